@@ -1,0 +1,110 @@
+/**
+ * Configuration: POLLGATE_* environment variables and the matching command-line flags
+ * (--data-dir for POLLGATE_DATA_DIR, ...); a flag wins over the variable. The defaults run
+ * out of the box. Only the entry point reads process.env; everything else gets a Config.
+ */
+import { parseArgs } from 'node:util';
+
+export interface Config {
+  dataDir: string;
+  host: string;
+  port: number;
+  /** Unset: generated on first start and stored in the data directory. */
+  adminKey: string | undefined;
+  /** Longest a poll may wait (the `wait` parameter's upper bound). */
+  maxWaitMs: number;
+  /** Events older than this are removed. */
+  retentionMs: number;
+  /** Largest serialized `data` of one event. */
+  maxEventBytes: number;
+  /** Largest request body. */
+  maxBodyBytes: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "500ms", "5s", "10m", "2h", "3d"; a bare number is seconds. */
+export function parseDuration(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
+  if (!m) throw new Error(`"${text}" is not a duration (write e.g. 500ms, 5s, 10m, 2h, 3d)`);
+  return Math.round(Number(m[1]) * UNITS[m[2] ?? 's']!);
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1000, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
+
+/** "262144", "256KiB", "8MiB", "1MB". */
+export function parseSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = SIZE_UNITS[(m?.[2] ?? '').toLowerCase()];
+  if (!m || unit === undefined) throw new Error(`"${text}" is not a size (write e.g. 262144, 256KiB, 8MiB)`);
+  return Math.round(Number(m[1]) * unit);
+}
+
+function parsePort(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`"${text}" is not a port (0-65535)`);
+  return n;
+}
+
+function parseLevel(text: string): string {
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+  if (!levels.includes(text)) throw new Error(`"${text}" is not one of ${levels.join(', ')}`);
+  return text;
+}
+
+interface Option<K extends keyof Config> {
+  key: K;
+  env: string;
+  parse: (text: string) => Config[K];
+  fallback: Config[K];
+  help: string;
+}
+
+const option = <K extends keyof Config>(o: Option<K>) => o;
+
+export const OPTIONS = [
+  option({ key: 'dataDir', env: 'POLLGATE_DATA_DIR', parse: (s) => s, fallback: './data', help: 'where the database and the generated admin key live' }),
+  option({ key: 'host', env: 'POLLGATE_HOST', parse: (s) => s, fallback: '127.0.0.1', help: 'address to listen on' }),
+  option({ key: 'port', env: 'POLLGATE_PORT', parse: parsePort, fallback: 8080, help: 'port to listen on (0 picks a free one)' }),
+  option({ key: 'adminKey', env: 'POLLGATE_ADMIN_KEY', parse: (s) => s, fallback: undefined, help: 'the admin key; unset: generated and stored 0600 in the data directory' }),
+  option({ key: 'maxWaitMs', env: 'POLLGATE_MAX_WAIT', parse: parseDuration, fallback: 60_000, help: 'longest `wait` a poll may ask for (a bare number is seconds)' }),
+  option({ key: 'retentionMs', env: 'POLLGATE_RETENTION', parse: parseDuration, fallback: 7 * 86_400_000, help: 'events older than this are removed' }),
+  option({ key: 'maxEventBytes', env: 'POLLGATE_MAX_EVENT_BYTES', parse: parseSize, fallback: 256 * 1024, help: "largest serialized `data` of one event" }),
+  option({ key: 'maxBodyBytes', env: 'POLLGATE_MAX_BODY_BYTES', parse: parseSize, fallback: 8 * 1024 * 1024, help: 'largest request body' }),
+  option({ key: 'logLevel', env: 'POLLGATE_LOG_LEVEL', parse: parseLevel, fallback: 'info', help: 'fatal, error, warn, info, debug, trace or silent' }),
+] as const;
+
+const flagOf = (env: string) => env.slice('POLLGATE_'.length).toLowerCase().replaceAll('_', '-');
+
+export function loadConfig(env: Record<string, string | undefined>, argv: string[] = []): Config {
+  const { values } = parseArgs({
+    args: argv,
+    options: Object.fromEntries(OPTIONS.map((o) => [flagOf(o.env), { type: 'string' as const }])),
+    strict: true,
+    allowPositionals: false,
+  });
+  const config: Record<string, unknown> = {};
+  for (const o of OPTIONS) {
+    const flag = flagOf(o.env);
+    const text = (values[flag] as string | undefined) ?? env[o.env];
+    if (text === undefined || text === '') {
+      config[o.key] = o.fallback;
+      continue;
+    }
+    try {
+      config[o.key] = o.parse(text);
+    } catch (error) {
+      throw new ConfigError(`${o.env} (--${flag}): ${(error as Error).message}`);
+    }
+  }
+  return config as unknown as Config;
+}
+
+export function configHelp(): string {
+  return OPTIONS.map((o) => `  --${flagOf(o.env).padEnd(16)} ${o.env.padEnd(26)} ${o.help}`).join('\n');
+}

@@ -1,0 +1,144 @@
+/**
+ * One poll of a consumer: optional ack, then read after a position, then wait if nothing matched.
+ *
+ * 1. The ack (if any) is committed first, durably, like POST /v1/ack.
+ * 2. A read position behind the tenant's trim mark has lost events: 410 with `earliest`.
+ * 3. The log is scanned after the position, applying the filter, for at most SCAN_BUDGET
+ *    events, so a selective filter over a long backlog cannot make one request unbounded;
+ *    a scan that stops early answers at once with the position it reached and more=true.
+ * 4. Nothing matched and the scan reached the head: wait in the hub (same synchronous step).
+ *    An empty answer's cursor is how far the log was considered, so acking it skips what the
+ *    filter passed over.
+ */
+import { ApiError } from '../errors.ts';
+import { recordMatches } from '../filter/record.ts';
+import type { Ticket } from '../hub/hub.ts';
+import { advanceCursor, getConsumer, type ConsumerRow } from '../store/consumers.ts';
+import { encodeCursor } from '../store/cursor.ts';
+import type { EventRecord } from '../store/events.ts';
+import type { Services } from '../services.ts';
+
+export const SCAN_BUDGET = 10_000;
+const SCAN_CHUNK = 1000;
+
+export interface PollRequest {
+  consumer: ConsumerRow;
+  ticket: Ticket;
+  waitMs: number;
+  limit: number;
+  /** Read after this position instead of the committed cursor. */
+  after: number | undefined;
+  /** Commit this position first. */
+  ack: number | undefined;
+  signal: AbortSignal | undefined;
+}
+
+export interface PollResult {
+  events: EventRecord[];
+  cursor: number;
+  more: boolean;
+}
+
+/** Commits an ack durably; answers the committed cursor (never moved backwards). */
+export async function ack(s: Services, consumer: ConsumerRow, seq: number): Promise<number> {
+  return s.writer.write((db) => {
+    advanceCursor(db, consumer.id, seq, s.clock.now());
+    const row = getConsumer(db, consumer.id);
+    if (!row) throw new ApiError('not_found', 'the consumer no longer exists');
+    return row.cursor;
+  });
+}
+
+export async function poll(s: Services, req: PollRequest): Promise<PollResult> {
+  const { consumer } = req;
+  let committed = consumer.cursor;
+  if (req.ack !== undefined) committed = await ack(s, consumer, req.ack);
+  const position = req.after ?? committed;
+
+  const trimmed = s.log.trimmedThrough(consumer.tenant);
+  if (trimmed > position) {
+    throw new ApiError(
+      'cursor_expired',
+      'retention removed events after this position; seek to `earliest` (or another position) and poll again',
+      { earliest: encodeCursor(trimmed) },
+    );
+  }
+
+  const matcher = s.matchers.get(consumer.filter);
+  const found = scan(s, consumer.tenant, position, req.limit, (r) => recordMatches(matcher, r));
+  if (found.events.length > 0 || found.more || req.waitMs === 0) return found;
+
+  const outcome = await s.hub.wait({
+    ticket: req.ticket,
+    tenant: consumer.tenant,
+    matcher,
+    position: found.cursor,
+    limit: req.limit,
+    waitMs: req.waitMs,
+    signal: req.signal,
+  });
+  switch (outcome.kind) {
+    case 'events':
+      return outcome;
+    case 'timeout':
+    case 'shutdown':
+      return { events: [], cursor: outcome.cursor, more: false };
+    case 'superseded':
+      throw new ApiError('superseded', 'a newer poll for this consumer took over; only one poll per consumer is held');
+    case 'aborted':
+      // The client is gone; nothing is sent and nothing moved.
+      return { events: [], cursor: position, more: false };
+    case 'ended':
+      throw endedError(outcome.reason);
+  }
+}
+
+function endedError(reason: string): ApiError {
+  if (reason === 'deleted') return new ApiError('not_found', 'the consumer was deleted');
+  if (reason === 'key_rotated') return new ApiError('unauthorized', 'the key was rotated; use the new key');
+  return new ApiError('superseded', `the consumer was changed (${reason}); poll again`);
+}
+
+/**
+ * The tenant's matching events after position: up to limit, with more=true when a further
+ * match exists or the scan budget ran out first. With no match and the scan at the end of the
+ * log, the cursor is the head: every committed event has been considered.
+ */
+function scan(
+  s: Services,
+  tenant: string,
+  position: number,
+  limit: number,
+  matches: (r: EventRecord) => boolean,
+): PollResult {
+  const events: EventRecord[] = [];
+  let scanned = 0;
+  let pos = position;
+  for (;;) {
+    const chunk = Math.min(SCAN_CHUNK, Math.max(limit + 1, 64));
+    const rows = s.log.readAfter(tenant, pos, chunk);
+    for (const r of rows) {
+      scanned += 1;
+      if (!matches(r)) {
+        pos = r.seq;
+        continue;
+      }
+      if (events.length === limit) return { events, cursor: events[events.length - 1]!.seq, more: true };
+      events.push(r);
+      pos = r.seq;
+    }
+    if (rows.length < chunk) {
+      // Reached the end of the tenant's log.
+      if (events.length > 0) return { events, cursor: events[events.length - 1]!.seq, more: false };
+      return { events, cursor: Math.max(pos, s.log.head()), more: false };
+    }
+    if (scanned >= SCAN_BUDGET) {
+      if (events.length > 0) return { events, cursor: events[events.length - 1]!.seq, more: true };
+      return { events, cursor: pos, more: true };
+    }
+  }
+}
+
+export function pollResultJson(r: PollResult, envelope: (e: EventRecord) => string): string {
+  return `{"events":[${r.events.map(envelope).join(',')}],"cursor":"${encodeCursor(r.cursor)}","more":${r.more}}`;
+}

@@ -1,0 +1,52 @@
+/**
+ * The HTTP edge: one Hono app, routes split by concern, one error handler that turns every
+ * failure into {"error":{"code","message"}} with its status. Nothing here builds SQL.
+ */
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { ApiError } from '../errors.ts';
+import type { Services } from '../services.ts';
+import { authenticate, type Env } from './auth.ts';
+import { consumerRoutes } from './consumer-api.ts';
+import { consumerAdminRoutes } from './consumers.ts';
+import { opsRoutes } from './ops.ts';
+import { publishRoutes } from './publish.ts';
+
+export function createApp(s: Services, opts: { isClosing: () => boolean }): Hono<Env> {
+  const app = new Hono<Env>();
+
+  app.use('*', async (c, next) => {
+    if (opts.isClosing() && c.req.path !== '/healthz') {
+      c.header('connection', 'close');
+      throw new ApiError('shutting_down', 'the server is shutting down; retry shortly');
+    }
+    await next();
+  });
+
+  app.route('/', opsRoutes(s, opts.isClosing));
+  app.use('/v1/*', authenticate(s.db, s.adminKeyHash));
+  app.route('/', publishRoutes(s));
+  app.route('/', consumerRoutes(s));
+  app.route('/', consumerAdminRoutes(s));
+
+  app.notFound((c) => {
+    const e = new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`);
+    return c.json(e.toJSON(), 404);
+  });
+
+  app.onError((error, c) => {
+    if (error instanceof ApiError) return c.json(error.toJSON(), error.status);
+    if (error instanceof HTTPException) {
+      const e = new ApiError('invalid_request', error.message || 'the request could not be processed');
+      return c.json(e.toJSON(), error.status);
+    }
+    if (opts.isClosing()) {
+      const e = new ApiError('shutting_down', 'the server is shutting down; retry shortly');
+      return c.json(e.toJSON(), 503);
+    }
+    s.logger.error({ err: error, method: c.req.method, path: c.req.path }, 'unhandled error');
+    return c.json(new ApiError('internal', 'an internal error occurred; it has been logged').toJSON(), 500);
+  });
+
+  return app;
+}

@@ -1,0 +1,55 @@
+/**
+ * Bearer-key authentication for /v1. Resolves who is calling (the admin, or one consumer)
+ * and leaves scope checks to the routes through requireAdmin / requireConsumer.
+ * Keys are compared by SHA-256 in constant time; an unknown consumer key id still costs a
+ * comparison so timing does not tell which ids exist.
+ */
+import type { Context, MiddlewareHandler } from 'hono';
+import { consumerKeyId, hashKey, sameHash } from '../auth/keys.ts';
+import { ApiError } from '../errors.ts';
+import { getConsumerByKeyId, type ConsumerRow } from '../store/consumers.ts';
+import type { Db } from '../store/db.ts';
+
+export type Principal = { kind: 'admin' } | { kind: 'consumer'; consumer: ConsumerRow };
+
+export type Env = { Variables: { principal: Principal } };
+
+const DUMMY_HASH = hashKey('pollgate: no such key');
+
+export function authenticate(db: Db, adminKeyHash: Buffer): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    const header = c.req.header('authorization');
+    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!match) {
+      throw new ApiError('unauthorized', 'send your key as "Authorization: Bearer <key>"');
+    }
+    const key = match[1]!;
+    const hash = hashKey(key);
+    const keyId = consumerKeyId(key);
+    if (keyId) {
+      const consumer = getConsumerByKeyId(db, keyId);
+      if (sameHash(hash, consumer?.key_hash ?? DUMMY_HASH) && consumer) {
+        c.set('principal', { kind: 'consumer', consumer });
+        return next();
+      }
+    } else if (sameHash(hash, adminKeyHash)) {
+      c.set('principal', { kind: 'admin' });
+      return next();
+    }
+    throw new ApiError('unauthorized', 'the key is not valid');
+  };
+}
+
+export function requireAdmin(c: Context<Env>): void {
+  if (c.get('principal').kind !== 'admin') {
+    throw new ApiError('forbidden', 'this call needs the admin key; a consumer key only reads and acks its own consumer');
+  }
+}
+
+export function requireConsumer(c: Context<Env>): ConsumerRow {
+  const p = c.get('principal');
+  if (p.kind !== 'consumer') {
+    throw new ApiError('forbidden', 'this call needs a consumer key (pgk_…); the admin key is not a consumer');
+  }
+  return p.consumer;
+}

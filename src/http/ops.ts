@@ -1,0 +1,21 @@
+/**
+ * Health endpoints (no key): /healthz says the process is alive, /readyz that the database
+ * answers and the gateway is not shutting down.
+ */
+import { Hono } from 'hono';
+import type { Services } from '../services.ts';
+
+export function opsRoutes(s: Services, isClosing: () => boolean): Hono {
+  const app = new Hono();
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', (c) => {
+    if (isClosing()) return c.json({ status: 'shutting_down' }, 503);
+    try {
+      s.db.prepare('SELECT 1').get();
+    } catch {
+      return c.json({ status: 'database_unavailable' }, 503);
+    }
+    return c.json({ status: 'ready', head: s.log.head() });
+  });
+  return app;
+}

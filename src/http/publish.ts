@@ -1,0 +1,72 @@
+/**
+ * POST /v1/events (admin key): one event, or an array of 1 to 1000, committed all or nothing.
+ */
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { ApiError, invalidField } from '../errors.ts';
+import { envelopeJson, type NewEvent } from '../store/events.ts';
+import type { Services } from '../services.ts';
+import { requireAdmin, type Env } from './auth.ts';
+import { readJsonBody } from './body.ts';
+import { fieldPath, parseInput } from './validate.ts';
+
+export const TENANT = /^[A-Za-z0-9._-]{1,64}$/;
+export const TYPE = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
+export const EVENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+export const MAX_BATCH = 1000;
+
+export const tenantSchema = z.string().regex(TENANT, 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -');
+
+export const eventInputSchema = z.strictObject({
+  tenant: tenantSchema,
+  type: z
+    .string()
+    .max(200, 'must be at most 200 characters')
+    .regex(TYPE, 'must be dot-separated segments of A-Z a-z 0-9 _ - (e.g. "ticket.created")'),
+  id: z.string().regex(EVENT_ID, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : -').optional(),
+  data: z.unknown(),
+});
+
+export function publishRoutes(s: Services): Hono<Env> {
+  const app = new Hono<Env>();
+
+  app.post('/v1/events', async (c) => {
+    requireAdmin(c);
+    const body = await readJsonBody(c, s.config.maxBodyBytes);
+    const single = !Array.isArray(body);
+    const inputs: unknown[] = single ? [body] : (body as unknown[]);
+    if (!single && (inputs.length === 0 || inputs.length > MAX_BATCH)) {
+      throw invalidField('body', `an array must hold 1 to ${MAX_BATCH} events, not ${inputs.length}`);
+    }
+    const events = inputs.map((input, i) => toNewEvent(input, single ? '' : `[${i}]`, s.config.maxEventBytes));
+    const appended = await s.publish(events);
+
+    if (single) {
+      const [only] = appended;
+      return c.body(envelopeJson(only!.record), only!.duplicate ? 200 : 201, jsonHeaders());
+    }
+    return c.body(`{"events":[${appended.map((a) => envelopeJson(a.record)).join(',')}]}`, 201, jsonHeaders());
+  });
+
+  return app;
+}
+
+/** A fresh object per response: the Node adapter may keep and change the one it is given. */
+export const jsonHeaders = (): Record<string, string> => ({ 'content-type': 'application/json' });
+
+function toNewEvent(input: unknown, root: string, maxEventBytes: number): NewEvent {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw invalidField(root || 'body', 'must be an event object {"tenant","type","data","id"?}');
+  }
+  if (!('data' in input)) throw invalidField(fieldPath(root, ['data']), 'is required (null is allowed)');
+  const event = parseInput(eventInputSchema, input, root);
+  const data = JSON.stringify(event.data);
+  const size = Buffer.byteLength(data);
+  if (size > maxEventBytes) {
+    throw new ApiError('payload_too_large', `${fieldPath(root, ['data'])}: ${size} bytes serialized, over the ${maxEventBytes}-byte limit`, {
+      field: fieldPath(root, ['data']),
+      limit: maxEventBytes,
+    });
+  }
+  return { tenant: event.tenant, type: event.type, id: event.id, data };
+}

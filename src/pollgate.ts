@@ -1,0 +1,117 @@
+/**
+ * One gateway: createPollgate(config) wires the store, the hub and the HTTP edge and returns
+ * { app, start, stop }. main.ts is the thin entry point around it; tests build their own.
+ *
+ * stop() is the SIGTERM path: refuse new requests (503), stop background work, answer held
+ * polls with what they have (200), let queued commits finish, close the connections (idle
+ * keep-alive ones too, which server.close() alone would wait on forever), close the database.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import pino, { type Logger } from 'pino';
+import { loadAdminKey } from './auth/keys.ts';
+import { systemClock, type Clock } from './clock.ts';
+import type { Config } from './config.ts';
+import { createMatchers } from './consumers/matchers.ts';
+import { createApp } from './http/app.ts';
+import { createHub } from './hub/hub.ts';
+import { createPublisher } from './publisher.ts';
+import type { Services } from './services.ts';
+import { openDatabase } from './store/db.ts';
+import { createLog } from './store/events.ts';
+import { createRetention } from './store/retention.ts';
+import { createWriter } from './store/writer.ts';
+
+export interface PollgateOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** Called once with a freshly generated admin key (main prints it). */
+  onAdminKeyGenerated?: (key: string, file: string) => void;
+}
+
+export interface Pollgate {
+  app: ReturnType<typeof createApp>;
+  services: Services;
+  /** Listens on config.host:config.port; answers the bound address. */
+  start(): Promise<AddressInfo>;
+  stop(): Promise<void>;
+}
+
+/** How long stop() lets answered connections finish before cutting them. */
+const DRAIN_MS = 5_000;
+
+export function createPollgate(config: Config, options: PollgateOptions = {}): Pollgate {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'pollgate' } });
+  const db = openDatabase(config.dataDir);
+  const admin = loadAdminKey(config.dataDir, config.adminKey);
+  if (admin.generated) options.onAdminKeyGenerated?.(admin.generated, `${config.dataDir}/admin.key`);
+
+  const log = createLog(db);
+  const writer = createWriter(db);
+  const hub = createHub({ clock, head: log.head });
+  const services: Services = {
+    config,
+    clock,
+    logger,
+    db,
+    log,
+    writer,
+    hub,
+    publish: createPublisher({ log, writer, hub, clock }),
+    matchers: createMatchers(),
+    adminKeyHash: admin.hash,
+  };
+  const retention = createRetention({
+    log,
+    writer,
+    clock,
+    retentionMs: config.retentionMs,
+    onError: (err) => logger.error({ err }, 'retention failed'),
+  });
+
+  let closing = false;
+  let server: Server | null = null;
+  const app = createApp(services, { isClosing: () => closing });
+
+  return {
+    app,
+    services,
+
+    start() {
+      return new Promise((resolve, reject) => {
+        const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
+          retention.start();
+          logger.info({ host: config.host, port: info.port, dataDir: config.dataDir, head: log.head() }, 'pollgate listening');
+          resolve(info);
+        }) as Server;
+        s.once('error', reject);
+        server = s;
+      });
+    },
+
+    async stop() {
+      if (closing) return;
+      closing = true;
+      retention.stop();
+      const closed = server
+        ? new Promise<void>((resolve) => server!.close(() => resolve()))
+        : Promise.resolve();
+      hub.shutdown();
+      await writer.close();
+      if (server) {
+        const s = server;
+        s.closeIdleConnections();
+        // Answered polls leave their connections idle a moment later; close those too.
+        const sweep = setInterval(() => s.closeIdleConnections(), 50);
+        const cut = setTimeout(() => s.closeAllConnections(), DRAIN_MS);
+        await closed;
+        clearInterval(sweep);
+        clearTimeout(cut);
+      }
+      db.close();
+      logger.info('pollgate stopped');
+    },
+  };
+}

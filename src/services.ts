@@ -1,0 +1,26 @@
+/**
+ * What the HTTP edge and background tasks are given: the parts of one running gateway.
+ * Built once in pollgate.ts; nothing here reads the environment.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from './clock.ts';
+import type { Config } from './config.ts';
+import type { Matchers } from './consumers/matchers.ts';
+import type { Hub } from './hub/hub.ts';
+import type { Publish } from './publisher.ts';
+import type { Db } from './store/db.ts';
+import type { Log } from './store/events.ts';
+import type { Writer } from './store/writer.ts';
+
+export interface Services {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  db: Db;
+  log: Log;
+  writer: Writer;
+  hub: Hub;
+  publish: Publish;
+  matchers: Matchers;
+  adminKeyHash: Buffer;
+}

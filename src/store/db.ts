@@ -1,0 +1,52 @@
+/**
+ * Opens the SQLite database and brings its schema up to date.
+ *
+ * Durability: WAL with synchronous=FULL, so a COMMIT returns only after the WAL is fsynced;
+ * a publish is acknowledged after that (see writer.ts). Migrations are the numbered files
+ * in schema/, applied forward-only, each in one transaction with its bookkeeping row.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+export type Db = Database.Database;
+
+const SCHEMA_DIR = fileURLToPath(new URL('../../schema/', import.meta.url));
+
+export function openDatabase(dataDir: string): Db {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const db = new Database(join(dataDir, 'pollgate.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  // Keep checkpoints from growing the WAL without bound under sustained publishing.
+  db.pragma('wal_autocheckpoint = 10000');
+  db.pragma('cache_size = -65536'); // 64 MiB page cache
+  migrate(db);
+  return db;
+}
+
+export function migrate(db: Db, dir = SCHEMA_DIR): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  const applied = new Set(
+    db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[],
+  );
+  const files = readdirSync(dir)
+    .filter((f) => /^\d+_.*\.sql$/.test(f))
+    .sort();
+  for (const file of files) {
+    const version = Number.parseInt(file, 10);
+    if (applied.has(version)) continue;
+    const sql = readFileSync(join(dir, file), 'utf8');
+    db.transaction(() => {
+      db.exec(sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        version,
+        file,
+        Date.now(),
+      );
+    }).immediate();
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The single writer: every change to the database goes through here, and concurrent
+ * changes are group-committed.
+ *
+ * 1. write(fn) queues fn and schedules a flush for the end of the current event-loop turn,
+ *    so every request parsed in that turn lands in the same transaction.
+ * 2. A flush opens one IMMEDIATE transaction and runs each queued fn in its own savepoint:
+ *    a fn that throws rolls back only its own changes (a batch stays all-or-nothing) and
+ *    its caller gets the error; the others go on.
+ * 3. One COMMIT (one fsync under synchronous=FULL) then makes the whole group durable.
+ *    Only after it returns are the afterCommit hooks run and the callers' promises
+ *    resolved, so an answer to a client never precedes durability.
+ * 4. If COMMIT itself fails (disk full, I/O error) every fn of the group is rejected and
+ *    nothing of the group is visible.
+ */
+import type { Db } from './db.ts';
+import { ApiError } from '../errors.ts';
+
+interface Job {
+  fn: (db: Db) => unknown;
+  afterCommit: ((value: unknown) => void) | undefined;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface Writer {
+  /**
+   * Runs fn in the next group transaction. Resolves with its result once committed;
+   * afterCommit runs synchronously right after COMMIT, before any caller resumes.
+   */
+  write<T>(fn: (db: Db) => T, afterCommit?: (value: T) => void): Promise<T>;
+  /** Commits what is queued, then refuses new writes. */
+  close(): Promise<void>;
+  /** Number of transactions committed and jobs they carried (for metrics and benches). */
+  readonly stats: { commits: number; jobs: number };
+}
+
+/** Bounds one transaction so a flood of writers cannot make one commit arbitrarily long. */
+const MAX_JOBS_PER_GROUP = 4096;
+
+export function createWriter(db: Db): Writer {
+  let queue: Job[] = [];
+  let scheduled = false;
+  let closed = false;
+  let idle: (() => void) | null = null;
+  const stats = { commits: 0, jobs: 0 };
+
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(flush);
+  };
+
+  function flush(): void {
+    scheduled = false;
+    const group = queue.length > MAX_JOBS_PER_GROUP ? queue.splice(0, MAX_JOBS_PER_GROUP) : queue;
+    if (group === queue) queue = [];
+    if (queue.length > 0) schedule();
+
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      for (const job of group) {
+        db.exec('SAVEPOINT job');
+        try {
+          const value = job.fn(db);
+          db.exec('RELEASE job');
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          db.exec('ROLLBACK TO job');
+          db.exec('RELEASE job');
+          outcomes.push({ ok: false, error });
+        }
+      }
+      db.exec('COMMIT');
+    } catch (error) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      const failure = new ApiError('unavailable', 'the database could not commit; nothing was written');
+      failure.cause = error;
+      for (const job of group) job.reject(failure);
+      finish();
+      return;
+    }
+    stats.commits += 1;
+    stats.jobs += group.length;
+    group.forEach((job, i) => {
+      const outcome = outcomes[i]!;
+      if (!outcome.ok) return job.reject(outcome.error);
+      try {
+        job.afterCommit?.(outcome.value);
+      } finally {
+        job.resolve(outcome.value);
+      }
+    });
+    finish();
+  }
+
+  function finish(): void {
+    if (!scheduled && queue.length === 0 && idle) {
+      idle();
+      idle = null;
+    }
+  }
+
+  return {
+    stats,
+    write<T>(fn: (db: Db) => T, afterCommit?: (value: T) => void): Promise<T> {
+      if (closed) return Promise.reject(new ApiError('shutting_down', 'the server is shutting down'));
+      return new Promise<T>((resolve, reject) => {
+        queue.push({
+          fn,
+          afterCommit: afterCommit as ((value: unknown) => void) | undefined,
+          resolve: resolve as (value: unknown) => void,
+          reject,
+        });
+        schedule();
+      });
+    },
+    close(): Promise<void> {
+      closed = true;
+      if (!scheduled && queue.length === 0) return Promise.resolve();
+      return new Promise((resolve) => {
+        idle = resolve;
+      });
+    },
+  };
+}

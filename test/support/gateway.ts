@@ -1,0 +1,108 @@
+/**
+ * Test gateways: a real pollgate on a loopback port over a real SQLite file in a fresh temp
+ * directory, and small HTTP helpers built on fetch. Every gateway is stopped and its
+ * directory removed by the returned close().
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { Clock } from '../../src/clock.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { createPollgate, type Pollgate } from '../../src/pollgate.ts';
+
+export const ADMIN_KEY = 'pga_test_admin_key_0123456789abcdef';
+
+export interface TestGateway {
+  gateway: Pollgate;
+  url: string;
+  dataDir: string;
+  config: Config;
+  /** fetch against the gateway with the given key (admin by default). */
+  call(path: string, init?: CallInit): Promise<Response>;
+  /** call + parse JSON; returns status and body. */
+  json<T = any>(path: string, init?: CallInit): Promise<{ status: number; body: T; headers: Headers }>;
+  publish(events: unknown): Promise<any>;
+  createConsumer(input: Record<string, unknown>): Promise<{ id: string; key: string; cursor: string } & Record<string, any>>;
+  close(): Promise<void>;
+}
+
+export interface CallInit {
+  method?: string;
+  key?: string | null;
+  body?: unknown;
+  /** Send body as-is (string/Buffer) instead of JSON-encoding it. */
+  raw?: string | Buffer;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+export function tempDir(prefix = 'pollgate-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startGateway(
+  opts: { config?: Partial<Config>; clock?: Clock; dataDir?: string } = {},
+): Promise<TestGateway> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const config: Config = {
+    ...loadConfig({}),
+    dataDir,
+    port: 0,
+    adminKey: ADMIN_KEY,
+    logLevel: 'silent',
+    ...opts.config,
+  };
+  const gateway = createPollgate(config, {
+    logger: pino({ level: 'silent' }),
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
+  const address = await gateway.start();
+  const url = `http://127.0.0.1:${address.port}`;
+
+  async function call(path: string, init: CallInit = {}): Promise<Response> {
+    const headers: Record<string, string> = { ...init.headers };
+    const key = init.key === undefined ? ADMIN_KEY : init.key;
+    if (key !== null) headers.authorization = `Bearer ${key}`;
+    let body: string | Buffer | undefined = init.raw;
+    if (init.body !== undefined) {
+      body = JSON.stringify(init.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    return fetch(url + path, {
+      method: init.method ?? (body === undefined ? 'GET' : 'POST'),
+      headers,
+      ...(body !== undefined ? { body } : {}),
+      ...(init.signal ? { signal: init.signal } : {}),
+    });
+  }
+
+  async function json<T>(path: string, init?: CallInit) {
+    const res = await call(path, init);
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as T, headers: res.headers };
+  }
+
+  return {
+    gateway,
+    url,
+    dataDir,
+    config,
+    call,
+    json,
+    async publish(events) {
+      const r = await json('/v1/events', { body: events });
+      if (r.status !== 201 && r.status !== 200) throw new Error(`publish failed: ${r.status} ${JSON.stringify(r.body)}`);
+      return r.body;
+    },
+    async createConsumer(input) {
+      const r = await json('/v1/consumers', { body: input });
+      if (r.status !== 201) throw new Error(`create consumer failed: ${r.status} ${JSON.stringify(r.body)}`);
+      return r.body;
+    },
+    async close() {
+      await gateway.stop();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
