@@ -96,7 +96,7 @@ export async function startGateway(
       return r.body;
     },
     async createConsumer(input) {
-      const r = await json('/v1/consumers', { body: input });
+      const r = await json<any>('/v1/consumers', { body: input });
       if (r.status !== 201) throw new Error(`create consumer failed: ${r.status} ${JSON.stringify(r.body)}`);
       return r.body;
     },
