@@ -20,6 +20,14 @@ export interface Config {
   /** Largest request body. */
   maxBodyBytes: number;
   logLevel: string;
+  /** Delays between delivery attempts of a stuck event; the last one repeats. */
+  retryScheduleMs: number[];
+  /** After this long failing on one event, a webhook is disabled. */
+  retryMaxAgeMs: number;
+  /** Lets webhooks target loopback and private addresses (tests, on-prem). */
+  allowPrivateTargets: boolean;
+  /** Most webhook requests in flight at once, over all consumers. */
+  pushConcurrency: number;
 }
 
 export class ConfigError extends Error {
@@ -43,6 +51,24 @@ export function parseSize(text: string): number {
   const unit = SIZE_UNITS[(m?.[2] ?? '').toLowerCase()];
   if (!m || unit === undefined) throw new Error(`"${text}" is not a size (write e.g. 262144, 256KiB, 8MiB)`);
   return Math.round(Number(m[1]) * unit);
+}
+
+function parseSchedule(text: string): number[] {
+  const delays = text.split(',').map((part) => parseDuration(part));
+  if (delays.length === 0 || delays.some((d) => d <= 0)) throw new Error(`"${text}" must list positive durations`);
+  return delays;
+}
+
+function parseBoolean(text: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(text)) return true;
+  if (/^(0|false|no|off)$/i.test(text)) return false;
+  throw new Error(`"${text}" is not a boolean (1 or 0)`);
+}
+
+function parsePositiveInt(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`"${text}" is not a positive integer`);
+  return n;
 }
 
 function parsePort(text: string): number {
@@ -76,6 +102,10 @@ export const OPTIONS = [
   option({ key: 'retentionMs', env: 'POLLGATE_RETENTION', parse: parseDuration, fallback: 7 * 86_400_000, help: 'events older than this are removed' }),
   option({ key: 'maxEventBytes', env: 'POLLGATE_MAX_EVENT_BYTES', parse: parseSize, fallback: 256 * 1024, help: "largest serialized `data` of one event" }),
   option({ key: 'maxBodyBytes', env: 'POLLGATE_MAX_BODY_BYTES', parse: parseSize, fallback: 8 * 1024 * 1024, help: 'largest request body' }),
+  option({ key: 'retryScheduleMs', env: 'POLLGATE_RETRY_SCHEDULE', parse: parseSchedule, fallback: [5e3, 30e3, 120e3, 600e3, 1800e3, 3600e3, 7200e3, 14400e3], help: 'webhook retry delays, the last repeating (±20 % jitter)' }),
+  option({ key: 'retryMaxAgeMs', env: 'POLLGATE_RETRY_MAX_AGE', parse: parseDuration, fallback: 3 * 86_400_000, help: 'a webhook failing this long on one event is disabled' }),
+  option({ key: 'allowPrivateTargets', env: 'POLLGATE_ALLOW_PRIVATE_TARGETS', parse: parseBoolean, fallback: false, help: 'allow webhooks to loopback/private addresses (1 or 0)' }),
+  option({ key: 'pushConcurrency', env: 'POLLGATE_PUSH_CONCURRENCY', parse: parsePositiveInt, fallback: 256, help: 'most webhook requests in flight at once' }),
   option({ key: 'logLevel', env: 'POLLGATE_LOG_LEVEL', parse: parseLevel, fallback: 'info', help: 'fatal, error, warn, info, debug, trace or silent' }),
 ] as const;
 

@@ -7,6 +7,7 @@ export const errorStatus = {
   invalid_request: 400,
   invalid_cursor: 400,
   invalid_filter: 400,
+  target_not_allowed: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,

@@ -16,7 +16,10 @@ import type { Config } from './config.ts';
 import { createMatchers } from './consumers/matchers.ts';
 import { createApp } from './http/app.ts';
 import { createHub } from './hub/hub.ts';
-import { createPublisher } from './publisher.ts';
+import { createPublisher, type CommitListener } from './publisher.ts';
+import { createBridge } from './push/bridge.ts';
+import { createDeliverer } from './push/deliver.ts';
+import { VERSION } from './version.ts';
 import type { Services } from './services.ts';
 import { openDatabase } from './store/db.ts';
 import { createLog } from './store/events.ts';
@@ -51,6 +54,27 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
   const log = createLog(db);
   const writer = createWriter(db);
   const hub = createHub({ clock, head: log.head });
+  const listeners: CommitListener[] = [hub.publish];
+  const publish = createPublisher({ log, writer, clock, listeners });
+  const matchers = createMatchers();
+  const deliverer = createDeliverer({
+    allowPrivateTargets: config.allowPrivateTargets,
+    userAgent: `pollgate/${VERSION}`,
+  });
+  const bridge = createBridge({
+    db,
+    log,
+    writer,
+    clock,
+    logger,
+    publish,
+    matchers,
+    deliverer,
+    concurrency: config.pushConcurrency,
+    retryScheduleMs: config.retryScheduleMs,
+    retryMaxAgeMs: config.retryMaxAgeMs,
+  });
+  listeners.push(bridge.notify);
   const services: Services = {
     config,
     clock,
@@ -59,8 +83,9 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
     log,
     writer,
     hub,
-    publish: createPublisher({ log, writer, hub, clock }),
-    matchers: createMatchers(),
+    publish,
+    matchers,
+    bridge,
     adminKeyHash: admin.hash,
   };
   const retention = createRetention({
@@ -83,6 +108,7 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
       return new Promise((resolve, reject) => {
         const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
           retention.start();
+          bridge.start();
           logger.info({ host: config.host, port: info.port, dataDir: config.dataDir, head: log.head() }, 'pollgate listening');
           resolve(info);
         }) as Server;
@@ -99,7 +125,9 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
         ? new Promise<void>((resolve) => server!.close(() => resolve()))
         : Promise.resolve();
       hub.shutdown();
+      await bridge.stop();
       await writer.close();
+      await deliverer.close();
       if (server) {
         const s = server;
         s.closeIdleConnections();

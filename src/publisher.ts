@@ -1,30 +1,44 @@
 /**
- * Publishing: append validated events durably, then make them visible and wake waiting polls.
- * The order is the guarantee: COMMIT (fsync), then head moves and the hub is told, then the
- * producer gets its answer.
+ * Publishing: append validated events durably, then make them visible and tell whoever
+ * reads the log (the long-poll hub, the push bridge). The order is the guarantee: COMMIT
+ * (fsync), then the head moves and readers are told, then the producer gets its answer.
  */
 import { customAlphabet } from 'nanoid';
 import type { Clock } from './clock.ts';
-import type { Hub } from './hub/hub.ts';
-import type { Appended, Log, NewEvent } from './store/events.ts';
+import type { Db } from './store/db.ts';
+import type { Appended, EventRecord, Log, NewEvent } from './store/events.ts';
 import type { Writer } from './store/writer.ts';
 
-// URL-safe alphabet without '-' and '_' so generated ids read as one word.
 const eventId = customAlphabet('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz', 16);
 export const newEventId = (): string => `evt_${eventId()}`;
 
-export type Publish = (events: NewEvent[]) => Promise<Appended[]>;
+/**
+ * Appends events; `alongside` runs in the same transaction (all or nothing with them),
+ * for changes that must commit together with an event.
+ */
+export type Publish = (events: NewEvent[], alongside?: (db: Db) => void) => Promise<Appended[]>;
 
-export function createPublisher(deps: { log: Log; writer: Writer; hub: Hub; clock: Clock }): Publish {
-  const { log, writer, hub, clock } = deps;
-  return (events) =>
+export type CommitListener = (records: readonly EventRecord[]) => void;
+
+export function createPublisher(deps: {
+  log: Log;
+  writer: Writer;
+  clock: Clock;
+  listeners: CommitListener[];
+}): Publish {
+  const { log, writer, clock, listeners } = deps;
+  return (events, alongside) =>
     writer.write(
-      () => log.append(events, clock.now(), newEventId),
+      (db) => {
+        const appended = log.append(events, clock.now(), newEventId);
+        alongside?.(db);
+        return appended;
+      },
       (appended) => {
         const fresh = appended.filter((a) => !a.duplicate).map((a) => a.record);
         if (fresh.length === 0) return;
         log.committed(fresh);
-        hub.publish(fresh);
+        for (const listener of listeners) listener(fresh);
       },
     );
 }

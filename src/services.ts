@@ -8,6 +8,7 @@ import type { Config } from './config.ts';
 import type { Matchers } from './consumers/matchers.ts';
 import type { Hub } from './hub/hub.ts';
 import type { Publish } from './publisher.ts';
+import type { Bridge } from './push/bridge.ts';
 import type { Db } from './store/db.ts';
 import type { Log } from './store/events.ts';
 import type { Writer } from './store/writer.ts';
@@ -22,5 +23,6 @@ export interface Services {
   hub: Hub;
   publish: Publish;
   matchers: Matchers;
+  bridge: Bridge;
   adminKeyHash: Buffer;
 }

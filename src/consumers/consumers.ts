@@ -11,6 +11,8 @@ import type { Services } from '../services.ts';
 import * as store from '../store/consumers.ts';
 import type { ConsumerRow } from '../store/consumers.ts';
 import { encodeCursor } from '../store/cursor.ts';
+import { getWebhook, deleteDeliveries } from '../store/webhooks.ts';
+import { webhookView, type WebhookView } from '../push/webhooks.ts';
 import { resolvePosition, type PositionSpec } from './positions.ts';
 
 const consumerId = customAlphabet('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz', 16);
@@ -20,26 +22,31 @@ export interface ConsumerView {
   tenant: string;
   name: string | null;
   filter: Filter | null;
+  /** push exactly when the consumer has an enabled webhook. */
   mode: 'pull' | 'push';
   cursor: string;
   /** Events of the tenant after the committed cursor (before filtering). */
   lag: number;
   /** A poll is held right now. */
   polling: boolean;
+  /** The webhook and its delivery health, or null. */
+  webhook: WebhookView | null;
   created_at: string;
   updated_at: string;
 }
 
 export function consumerView(s: Services, row: ConsumerRow): ConsumerView {
+  const webhook = getWebhook(s.db, row.id);
   return {
     id: row.id,
     tenant: row.tenant,
     name: row.name,
     filter: row.filter === null ? null : (JSON.parse(row.filter) as Filter),
-    mode: 'pull',
+    mode: webhook?.enabled === 1 ? 'push' : 'pull',
     cursor: encodeCursor(row.cursor),
     lag: s.log.countAfter(row.tenant, row.cursor),
     polling: s.hub.isHeld(row.id),
+    webhook: webhook ? webhookView(webhook) : null,
     created_at: new Date(row.created_at).toISOString(),
     updated_at: new Date(row.updated_at).toISOString(),
   };
@@ -90,7 +97,7 @@ export async function updateConsumer(
   const changes: { name?: string | null; filter?: string | null } = {};
   if (patch.name !== undefined) changes.name = patch.name;
   if (patch.filter !== undefined) changes.filter = patch.filter === null ? null : JSON.stringify(patch.filter);
-  const row = await s.writer.write((db) => {
+  const row = await s.bridge.change(id, () => s.writer.write((db) => {
     const current = store.getConsumer(db, id);
     if (!current) throw new ApiError('not_found', `no consumer "${id.slice(0, 64)}"`);
     if (changes.name && changes.name !== current.name && store.getConsumerByName(db, current.tenant, changes.name)) {
@@ -98,7 +105,7 @@ export async function updateConsumer(
     }
     store.updateConsumer(db, id, changes, s.clock.now());
     return store.getConsumer(db, id)!;
-  });
+  }));
   if (changes.filter !== undefined) s.hub.end(id, 'filter changed');
   return row;
 }
@@ -106,10 +113,12 @@ export async function updateConsumer(
 export async function seekConsumer(s: Services, id: string, to: PositionSpec): Promise<ConsumerRow> {
   const current = findConsumer(s, id);
   const position = resolvePosition(s.log, current.tenant, to, 'to');
-  const row = await s.writer.write((db) => {
-    if (!store.setCursor(db, id, position, s.clock.now())) throw new ApiError('not_found', `no consumer "${id}"`);
-    return store.getConsumer(db, id)!;
-  });
+  const row = await s.bridge.change(id, () =>
+    s.writer.write((db) => {
+      if (!store.setCursor(db, id, position, s.clock.now())) throw new ApiError('not_found', `no consumer "${id}"`);
+      return store.getConsumer(db, id)!;
+    }),
+  );
   s.hub.end(id, 'seek');
   return row;
 }
@@ -125,8 +134,11 @@ export async function rotateKey(s: Services, id: string): Promise<{ row: Consume
 }
 
 export async function deleteConsumer(s: Services, id: string): Promise<void> {
-  await s.writer.write((db) => {
-    if (!store.deleteConsumer(db, id)) throw new ApiError('not_found', `no consumer "${id.slice(0, 64)}"`);
-  });
+  await s.bridge.change(id, () =>
+    s.writer.write((db) => {
+      if (!store.deleteConsumer(db, id)) throw new ApiError('not_found', `no consumer "${id.slice(0, 64)}"`);
+      deleteDeliveries(db, id);
+    }),
+  );
   s.hub.end(id, 'deleted');
 }

@@ -17,6 +17,7 @@ import { advanceCursor, getConsumer, type ConsumerRow } from '../store/consumers
 import { encodeCursor } from '../store/cursor.ts';
 import type { EventRecord } from '../store/events.ts';
 import type { Services } from '../services.ts';
+import { isPushMode } from '../push/webhooks.ts';
 
 export const SCAN_BUDGET = 10_000;
 const SCAN_CHUNK = 1000;
@@ -41,6 +42,7 @@ export interface PollResult {
 
 /** Commits an ack durably; answers the committed cursor (never moved backwards). */
 export async function ack(s: Services, consumer: ConsumerRow, seq: number): Promise<number> {
+  refuseInPushMode(s, consumer.id);
   return s.writer.write((db) => {
     advanceCursor(db, consumer.id, seq, s.clock.now());
     const row = getConsumer(db, consumer.id);
@@ -49,8 +51,15 @@ export async function ack(s: Services, consumer: ConsumerRow, seq: number): Prom
   });
 }
 
+function refuseInPushMode(s: Services, consumerId: string): void {
+  if (isPushMode(s, consumerId)) {
+    throw new ApiError('push_mode', 'this consumer is in push mode: the bridge delivers to its webhook; delete or disable the webhook to poll');
+  }
+}
+
 export async function poll(s: Services, req: PollRequest): Promise<PollResult> {
   const { consumer } = req;
+  refuseInPushMode(s, consumer.id);
   let committed = consumer.cursor;
   if (req.ack !== undefined) committed = await ack(s, consumer, req.ack);
   const position = req.after ?? committed;
@@ -96,6 +105,7 @@ export async function poll(s: Services, req: PollRequest): Promise<PollResult> {
 function endedError(reason: string): ApiError {
   if (reason === 'deleted') return new ApiError('not_found', 'the consumer was deleted');
   if (reason === 'key_rotated') return new ApiError('unauthorized', 'the key was rotated; use the new key');
+  if (reason === 'push_mode') return new ApiError('push_mode', 'the consumer was switched to push mode');
   return new ApiError('superseded', `the consumer was changed (${reason}); poll again`);
 }
 

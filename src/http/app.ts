@@ -11,6 +11,7 @@ import { consumerRoutes } from './consumer-api.ts';
 import { consumerAdminRoutes } from './consumers.ts';
 import { opsRoutes } from './ops.ts';
 import { publishRoutes } from './publish.ts';
+import { webhookRoutes } from './webhooks.ts';
 
 export function createApp(s: Services, opts: { isClosing: () => boolean }): Hono<Env> {
   const app = new Hono<Env>();
@@ -28,6 +29,7 @@ export function createApp(s: Services, opts: { isClosing: () => boolean }): Hono
   app.route('/', publishRoutes(s));
   app.route('/', consumerRoutes(s));
   app.route('/', consumerAdminRoutes(s));
+  app.route('/', webhookRoutes(s));
 
   app.notFound((c) => {
     const e = new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`);

@@ -1,0 +1,135 @@
+/**
+ * Configuring a consumer's webhook (admin key): PUT creates or replaces it and, when enabled,
+ * puts the consumer in push mode at its committed cursor; DELETE (or enabled:false) returns
+ * it to pull mode at the cursor the bridge reached. The secret is shown only by the PUT that
+ * sets or generates it.
+ */
+import { findConsumer } from '../consumers/consumers.ts';
+import { ApiError } from '../errors.ts';
+import type { Services } from '../services.ts';
+import { getConsumer } from '../store/consumers.ts';
+import { deleteWebhook, getWebhook, putWebhook, type WebhookRow } from '../store/webhooks.ts';
+import { checkTarget, TargetNotAllowed } from './targets.ts';
+import { generateSecret } from './signing.ts';
+
+export interface WebhookInput {
+  url: string;
+  secret?: string | undefined;
+  headers?: Record<string, string> | undefined;
+  method?: 'POST' | 'PUT' | 'PATCH' | undefined;
+  timeout_ms?: number | undefined;
+  enabled?: boolean | undefined;
+}
+
+export interface WebhookView {
+  consumer_id: string;
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  timeout_ms: number;
+  enabled: boolean;
+  /** Why the bridge disabled it, if it did. */
+  disabled_reason: string | null;
+  health: {
+    last_success_at: string | null;
+    last_error: string | null;
+    last_status: number | null;
+    consecutive_failures: number;
+    /** Failed attempts on the event the bridge is stuck on. */
+    attempt: number;
+    next_attempt_at: string | null;
+  };
+  created_at: string;
+  updated_at: string;
+}
+
+export const DEFAULT_TIMEOUT_MS = 10_000;
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function webhookView(row: WebhookRow): WebhookView {
+  return {
+    consumer_id: row.consumer_id,
+    url: row.url,
+    method: row.method,
+    headers: JSON.parse(row.headers) as Record<string, string>,
+    timeout_ms: row.timeout_ms,
+    enabled: row.enabled === 1,
+    disabled_reason: row.disabled_reason,
+    health: {
+      last_success_at: iso(row.last_success_at),
+      last_error: row.last_error,
+      last_status: row.last_status,
+      consecutive_failures: row.consecutive_failures,
+      attempt: row.attempt,
+      next_attempt_at: iso(row.next_attempt_at),
+    },
+    created_at: iso(row.created_at)!,
+    updated_at: iso(row.updated_at)!,
+  };
+}
+
+export function isPushMode(s: Services, consumerId: string): boolean {
+  return getWebhook(s.db, consumerId)?.enabled === 1;
+}
+
+export async function setWebhook(
+  s: Services,
+  consumerId: string,
+  input: WebhookInput,
+): Promise<{ row: WebhookRow; created: boolean; secret: string | null }> {
+  findConsumer(s, consumerId);
+  const url = new URL(input.url);
+  if (!s.config.allowPrivateTargets) {
+    try {
+      await checkTarget(url);
+    } catch (error) {
+      if (!(error instanceof TargetNotAllowed)) throw error;
+      throw new ApiError(
+        'target_not_allowed',
+        `url: ${error.message}; webhooks may not target loopback, private, link-local or metadata addresses`,
+        { field: 'url' },
+      );
+    }
+  }
+  const enabled = input.enabled ?? true;
+  const result = await s.bridge.change(consumerId, () =>
+    s.writer.write((db) => {
+      if (!getConsumer(db, consumerId)) throw new ApiError('not_found', `no consumer "${consumerId}"`);
+      const current = getWebhook(db, consumerId);
+      const secret = input.secret ?? current?.secret ?? generateSecret();
+      const now = s.clock.now();
+      const row: WebhookRow = {
+        consumer_id: consumerId,
+        url: url.href,
+        method: input.method ?? 'POST',
+        headers: JSON.stringify(input.headers ?? {}),
+        secret,
+        timeout_ms: input.timeout_ms ?? DEFAULT_TIMEOUT_MS,
+        enabled: enabled ? 1 : 0,
+        // A new target or a re-enable starts delivering at once; history stays.
+        attempt: 0,
+        first_failure_at: null,
+        next_attempt_at: null,
+        last_success_at: current?.last_success_at ?? null,
+        last_error: current?.last_error ?? null,
+        last_status: current?.last_status ?? null,
+        consecutive_failures: current?.consecutive_failures ?? 0,
+        disabled_reason: enabled ? null : (current?.disabled_reason ?? null),
+        created_at: current?.created_at ?? now,
+        updated_at: now,
+      };
+      putWebhook(db, row);
+      return { row, created: !current, secret: secret === current?.secret ? null : secret };
+    }),
+  );
+  if (enabled) s.hub.end(consumerId, 'push_mode');
+  return result;
+}
+
+export async function removeWebhook(s: Services, consumerId: string): Promise<void> {
+  await s.bridge.change(consumerId, () =>
+    s.writer.write((db) => {
+      if (!deleteWebhook(db, consumerId)) throw new ApiError('not_found', 'this consumer has no webhook');
+    }),
+  );
+}

@@ -1,0 +1,303 @@
+/**
+ * One consumer's delivery loop. The bridge is an ordinary reader of the log:
+ *
+ * 1. Read the next matching events after the cursor (the filter applies as on the poll path;
+ *    the cursor moves past events it skips).
+ * 2. Deliver them one at a time, in log order. On a 2xx the cursor moves to the event: the
+ *    write is queued on the group-committing writer, not awaited, so delivery does not wait
+ *    for an fsync per event (a crash at worst delivers again: at-least-once).
+ * 3. On a failure the attempt count, first failure time and next attempt time are written,
+ *    and the loop sleeps until then; a restart reads them back and resumes on schedule.
+ * 4. Failing for longer than the maximum age on one event disables the webhook, returns the
+ *    consumer to pull mode at its cursor and appends `pollgate.webhook.disabled` to the log,
+ *    all in one transaction. Nothing is dropped.
+ * 5. Before each attempt the loop checks the global bridge toggle: once a pause is answered,
+ *    no attempt starts.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import type { Matcher } from '../filter/filter.ts';
+import { recordMatches } from '../filter/record.ts';
+import type { Publish } from '../publisher.ts';
+import { advanceCursor } from '../store/consumers.ts';
+import { encodeCursor } from '../store/cursor.ts';
+import { envelopeJson, type EventRecord, type Log } from '../store/events.ts';
+import { insertDelivery, updateWebhookState, type WebhookRow } from '../store/webhooks.ts';
+import type { Writer } from '../store/writer.ts';
+import type { AttemptOutcome, Deliverer } from './deliver.ts';
+import { retryDelay } from './retry.ts';
+import type { Semaphore } from './semaphore.ts';
+
+export interface WorkerDeps {
+  log: Log;
+  writer: Writer;
+  clock: Clock;
+  logger: Logger;
+  publish: Publish;
+  deliverer: Deliverer;
+  slots: Semaphore;
+  retryScheduleMs: readonly number[];
+  retryMaxAgeMs: number;
+  bridgeEnabled: () => boolean;
+  /** Counts outcomes for metrics and benches. */
+  onAttempt?: (outcome: AttemptOutcome) => void;
+  /** The worker gave up and disabled its webhook; it has stopped. */
+  onDisabled: (worker: Worker) => void;
+}
+
+export interface WorkerInput {
+  consumerId: string;
+  tenant: string;
+  cursor: number;
+  matcher: Matcher;
+  webhook: WebhookRow;
+}
+
+/** Events read ahead per query; the scan per query is bounded too. */
+const READ_AHEAD = 100;
+const SCAN_LIMIT = 1000;
+
+export class Worker {
+  readonly consumerId: string;
+  readonly tenant: string;
+  private cursor: number;
+  private readonly matcher: Matcher;
+  private hook: WebhookRow;
+  private buffer: EventRecord[] = [];
+  private stopped = false;
+  private wakeUp: (() => void) | null = null;
+  private readonly abort = new AbortController();
+  private readonly done: Promise<void>;
+
+  constructor(
+    private readonly deps: WorkerDeps,
+    input: WorkerInput,
+  ) {
+    this.consumerId = input.consumerId;
+    this.tenant = input.tenant;
+    this.cursor = input.cursor;
+    this.matcher = input.matcher;
+    this.hook = input.webhook;
+    this.done = this.run().catch((err) => {
+      deps.logger.error({ err, consumer: this.consumerId }, 'push worker failed');
+    });
+  }
+
+  /** New events, a resume, or a config change: look again now. */
+  wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+
+  /**
+   * Ends the loop. Without abort, an attempt in flight finishes and is recorded (so the
+   * cursor is exactly where the bridge got); with abort it is cut and not recorded.
+   */
+  async stop(opts: { abort?: boolean } = {}): Promise<void> {
+    this.stopped = true;
+    if (opts.abort) this.abort.abort();
+    this.wake();
+    await this.done;
+  }
+
+  private sleep(ms: number | null): Promise<void> {
+    return new Promise((resolve) => {
+      let cancel = () => {};
+      this.wakeUp = () => {
+        cancel();
+        resolve();
+      };
+      if (ms !== null) {
+        cancel = this.deps.clock.setTimer(() => this.wake(), Math.max(0, ms));
+      }
+    });
+  }
+
+  private async run(): Promise<void> {
+    const { deps } = this;
+    while (!this.stopped) {
+      if (!deps.bridgeEnabled()) {
+        await this.sleep(null);
+        continue;
+      }
+      const due = this.hook.next_attempt_at;
+      const now = deps.clock.now();
+      if (due !== null && due > now) {
+        await this.sleep(due - now);
+        continue;
+      }
+      const event = this.next();
+      if (!event) {
+        await this.sleep(null);
+        continue;
+      }
+      await deps.slots.acquire();
+      try {
+        // Checked again right before starting: a pause answered meanwhile must hold.
+        if (this.stopped || !deps.bridgeEnabled()) continue;
+        const attemptAt = deps.clock.now();
+        const outcome = await deps.deliverer.deliver(
+          {
+            url: this.hook.url,
+            method: this.hook.method,
+            headers: JSON.parse(this.hook.headers) as Record<string, string>,
+            secret: this.hook.secret,
+            timeoutMs: this.hook.timeout_ms,
+          },
+          event.id,
+          envelopeJson(event),
+          this.abort.signal,
+        );
+        if (this.abort.signal.aborted) return; // shutdown: the attempt does not count
+        deps.onAttempt?.(outcome);
+        if (outcome.ok) this.succeeded(event, outcome, attemptAt);
+        else await this.failed(event, outcome, attemptAt);
+      } finally {
+        deps.slots.release();
+      }
+    }
+  }
+
+  /** The next matching event after the cursor, moving the cursor past skipped ones. */
+  private next(): EventRecord | undefined {
+    if (this.buffer.length > 0) return this.buffer[0];
+    let pos = this.cursor;
+    let scanned = 0;
+    while (scanned < SCAN_LIMIT) {
+      const rows = this.deps.log.readAfter(this.tenant, pos, READ_AHEAD);
+      for (const r of rows) {
+        if (recordMatches(this.matcher, r)) this.buffer.push(r);
+        else if (this.buffer.length === 0) pos = r.seq;
+      }
+      scanned += rows.length;
+      if (this.buffer.length > 0 || rows.length < READ_AHEAD) break;
+    }
+    if (pos > this.cursor) {
+      // Skipped events: the cursor moves past them, as a poll's would.
+      this.cursor = pos;
+      this.queueWrite((db) => advanceCursor(db, this.consumerId, pos, this.deps.clock.now()));
+    }
+    if (this.buffer.length === 0 && scanned >= SCAN_LIMIT) {
+      // A long run of skipped events: let others run, then continue scanning.
+      setImmediate(() => this.wake());
+    }
+    return this.buffer[0];
+  }
+
+  private succeeded(event: EventRecord, outcome: AttemptOutcome, at: number): void {
+    this.buffer.shift();
+    this.cursor = event.seq;
+    const attempt = this.hook.attempt + 1;
+    this.hook = {
+      ...this.hook,
+      attempt: 0,
+      first_failure_at: null,
+      next_attempt_at: null,
+      last_success_at: at,
+      last_status: outcome.status,
+      consecutive_failures: 0,
+    };
+    const state = this.hook;
+    this.queueWrite((db) => {
+      advanceCursor(db, this.consumerId, event.seq, at);
+      updateWebhookState(db, this.consumerId, pickState(state), at);
+      insertDelivery(db, deliveryRow(this.consumerId, event, attempt, outcome, at, null));
+    });
+  }
+
+  private async failed(event: EventRecord, outcome: AttemptOutcome, at: number): Promise<void> {
+    const { deps } = this;
+    const attempt = this.hook.attempt + 1;
+    const firstFailure = this.hook.first_failure_at ?? at;
+    const deadline = firstFailure + deps.retryMaxAgeMs;
+    const giveUp = at >= deadline;
+    const next = giveUp ? null : Math.min(at + retryDelay(deps.retryScheduleMs, attempt, outcome.retryAfterMs), deadline);
+    this.hook = {
+      ...this.hook,
+      attempt,
+      first_failure_at: firstFailure,
+      next_attempt_at: next,
+      last_error: `${outcome.error}${outcome.detail ? `: ${outcome.detail}` : ''}`,
+      last_status: outcome.status,
+      consecutive_failures: this.hook.consecutive_failures + 1,
+    };
+    const state = this.hook;
+    const row = deliveryRow(this.consumerId, event, attempt, outcome, at, next);
+    if (!giveUp) {
+      this.queueWrite((db) => {
+        updateWebhookState(db, this.consumerId, pickState(state), at);
+        insertDelivery(db, row);
+      });
+      return;
+    }
+    // Give up: disable and tell the tenant's log, atomically; the consumer is back in pull mode.
+    const reason = `failed for ${Math.round((at - firstFailure) / 1000)} s on event ${event.id} (${attempt} attempts); last error: ${state.last_error}`;
+    this.stopped = true;
+    await deps.publish(
+      [
+        {
+          tenant: this.tenant,
+          type: 'pollgate.webhook.disabled',
+          id: undefined,
+          data: JSON.stringify({
+            consumer_id: this.consumerId,
+            url: this.hook.url,
+            reason,
+            event_id: event.id,
+            cursor: encodeCursor(this.cursor),
+            attempts: attempt,
+            first_failure_at: new Date(firstFailure).toISOString(),
+            last_error: state.last_error,
+            last_status: state.last_status,
+          }),
+        },
+      ],
+      (db) => {
+        updateWebhookState(db, this.consumerId, { ...pickState(state), enabled: 0, next_attempt_at: null, disabled_reason: reason }, at);
+        insertDelivery(db, row);
+      },
+    );
+    deps.logger.warn({ consumer: this.consumerId, event: event.id, attempts: attempt }, 'webhook disabled after retrying too long');
+    deps.onDisabled(this);
+  }
+
+  private queueWrite(fn: Parameters<Writer['write']>[0]): void {
+    this.deps.writer.write(fn).catch((err) => {
+      this.deps.logger.error({ err, consumer: this.consumerId }, 'could not record a delivery');
+    });
+  }
+}
+
+function pickState(h: WebhookRow) {
+  return {
+    attempt: h.attempt,
+    first_failure_at: h.first_failure_at,
+    next_attempt_at: h.next_attempt_at,
+    last_success_at: h.last_success_at,
+    last_error: h.last_error,
+    last_status: h.last_status,
+    consecutive_failures: h.consecutive_failures,
+  };
+}
+
+function deliveryRow(
+  consumerId: string,
+  event: EventRecord,
+  attempt: number,
+  outcome: AttemptOutcome,
+  at: number,
+  next: number | null,
+) {
+  return {
+    consumer_id: consumerId,
+    event_id: event.id,
+    seq: event.seq,
+    attempt,
+    status: outcome.status,
+    error: outcome.error,
+    duration_ms: outcome.durationMs,
+    at,
+    next_attempt_at: next,
+  };
+}
