@@ -19,6 +19,7 @@ import { createHub } from './hub/hub.ts';
 import { createPublisher, type CommitListener } from './publisher.ts';
 import { createBridge } from './push/bridge.ts';
 import { createDeliverer } from './push/deliver.ts';
+import type { Resolver } from './push/targets.ts';
 import { VERSION } from './version.ts';
 import type { Services } from './services.ts';
 import { openDatabase } from './store/db.ts';
@@ -29,6 +30,8 @@ import { createWriter } from './store/writer.ts';
 export interface PollgateOptions {
   clock?: Clock;
   logger?: Logger;
+  /** DNS for webhook targets (tests inject one to play DNS rebinding). */
+  resolve?: Resolver;
   /** Called once with a freshly generated admin key (main prints it). */
   onAdminKeyGenerated?: (key: string, file: string) => void;
 }
@@ -60,6 +63,7 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
   const deliverer = createDeliverer({
     allowPrivateTargets: config.allowPrivateTargets,
     userAgent: `pollgate/${VERSION}`,
+    ...(options.resolve ? { resolve: options.resolve } : {}),
   });
   const bridge = createBridge({
     db,
@@ -87,6 +91,7 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
     matchers,
     bridge,
     adminKeyHash: admin.hash,
+    resolve: options.resolve,
   };
   const retention = createRetention({
     log,

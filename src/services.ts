@@ -9,6 +9,7 @@ import type { Matchers } from './consumers/matchers.ts';
 import type { Hub } from './hub/hub.ts';
 import type { Publish } from './publisher.ts';
 import type { Bridge } from './push/bridge.ts';
+import type { Resolver } from './push/targets.ts';
 import type { Db } from './store/db.ts';
 import type { Log } from './store/events.ts';
 import type { Writer } from './store/writer.ts';
@@ -25,4 +26,6 @@ export interface Services {
   matchers: Matchers;
   bridge: Bridge;
   adminKeyHash: Buffer;
+  /** DNS for webhook target checks; undefined: the system's. */
+  resolve: Resolver | undefined;
 }

@@ -7,7 +7,7 @@
  */
 import { isIP } from 'node:net';
 import { Agent, request } from 'undici';
-import { hostOf, isPrivateAddress, lookupPublic, TargetNotAllowed } from './targets.ts';
+import { hostOf, isPrivateAddress, publicLookup, TargetNotAllowed, type Resolver } from './targets.ts';
 import { signatureHeaders } from './signing.ts';
 
 export interface Target {
@@ -48,11 +48,11 @@ export interface Deliverer {
 /** Bytes of a response body read (and dropped) before the connection is reused. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
-export function createDeliverer(opts: { allowPrivateTargets: boolean; userAgent: string }): Deliverer {
+export function createDeliverer(opts: { allowPrivateTargets: boolean; userAgent: string; resolve?: Resolver }): Deliverer {
   const agent = new Agent({
     keepAliveTimeout: 30_000,
     connections: 16, // per origin: consumers sharing a receiver each get a socket
-    connect: opts.allowPrivateTargets ? {} : { lookup: lookupPublic as never },
+    connect: opts.allowPrivateTargets ? {} : { lookup: publicLookup(opts.resolve) as never },
   });
 
   async function deliver(target: Target, eventId: string, body: string, signal?: AbortSignal): Promise<AttemptOutcome> {

@@ -73,17 +73,24 @@ export function hostOf(url: URL): string {
   return url.hostname.replace(/^\[(.*)\]$/, '$1');
 }
 
+/** Resolves a name to all its addresses; injectable so tests can play a rebinding DNS. */
+export type Resolver = (hostname: string) => Promise<LookupAddress[]>;
+
+export const systemResolver: Resolver = (hostname) =>
+  new Promise((resolve, reject) =>
+    dnsLookup(hostname, { all: true }, (err, list) => (err ? reject(err) : resolve(list))),
+  );
+
 /** Checks a target at configuration time: the name and every address it resolves to. */
-export async function checkTarget(url: URL): Promise<void> {
+export async function checkTarget(url: URL, resolve: Resolver = systemResolver): Promise<void> {
   const host = hostOf(url);
   if (isLocalName(host)) throw new TargetNotAllowed(`${host} is a local name`);
   if (isIP(host)) {
     if (isPrivateAddress(host)) throw new TargetNotAllowed(`${host} is a loopback, private or link-local address`);
     return;
   }
-  const addresses = await new Promise<LookupAddress[]>((resolve, reject) =>
-    dnsLookup(host, { all: true }, (err, list) => (err ? reject(err) : resolve(list))),
-  ).catch(() => [] as LookupAddress[]); // an unresolvable name is checked again at connect time
+  // An unresolvable name is not refused here: it is checked again at connect time.
+  const addresses = await resolve(host).catch(() => [] as LookupAddress[]);
   const bad = addresses.find((a) => isPrivateAddress(a.address));
   if (bad) throw new TargetNotAllowed(`${host} resolves to ${bad.address}, a loopback, private or link-local address`);
 }
@@ -94,14 +101,19 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
  * A dns.lookup replacement for sockets: resolves, refuses private answers, and hands the
  * socket only approved addresses, so the check and the connection use the same address.
  */
-export function lookupPublic(hostname: string, options: object, callback: LookupCallback): void {
-  if (isLocalName(hostname)) return callback(new TargetNotAllowed(`${hostname} is a local name`), '', 0);
-  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-    if (err) return callback(err, '', 0);
-    const bad = addresses.find((a) => isPrivateAddress(a.address));
-    if (bad) return callback(new TargetNotAllowed(`${hostname} resolved to ${bad.address}`), '', 0);
-    if ((options as { all?: boolean }).all) return callback(null, addresses);
-    const first = addresses[0]!;
-    callback(null, first.address, first.family);
-  });
+export function publicLookup(resolve: Resolver = systemResolver) {
+  return (hostname: string, options: { all?: boolean }, callback: LookupCallback): void => {
+    if (isLocalName(hostname)) return callback(new TargetNotAllowed(`${hostname} is a local name`), '', 0);
+    resolve(hostname).then(
+      (addresses) => {
+        const bad = addresses.find((a) => isPrivateAddress(a.address));
+        if (bad) return callback(new TargetNotAllowed(`${hostname} resolved to ${bad.address}`), '', 0);
+        if (addresses.length === 0) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 0);
+        if (options.all) return callback(null, addresses);
+        const first = addresses[0]!;
+        callback(null, first.address, first.family);
+      },
+      (err: NodeJS.ErrnoException) => callback(err, '', 0),
+    );
+  };
 }

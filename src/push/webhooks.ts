@@ -81,7 +81,7 @@ export async function setWebhook(
   const url = new URL(input.url);
   if (!s.config.allowPrivateTargets) {
     try {
-      await checkTarget(url);
+      await checkTarget(url, s.resolve);
     } catch (error) {
       if (!(error instanceof TargetNotAllowed)) throw error;
       throw new ApiError(

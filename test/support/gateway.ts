@@ -10,6 +10,7 @@ import pino from 'pino';
 import type { Clock } from '../../src/clock.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createPollgate, type Pollgate } from '../../src/pollgate.ts';
+import type { Resolver } from '../../src/push/targets.ts';
 
 export const ADMIN_KEY = 'pga_test_admin_key_0123456789abcdef';
 
@@ -42,7 +43,7 @@ export function tempDir(prefix = 'pollgate-test-'): string {
 }
 
 export async function startGateway(
-  opts: { config?: Partial<Config>; clock?: Clock; dataDir?: string } = {},
+  opts: { config?: Partial<Config>; clock?: Clock; dataDir?: string; resolve?: Resolver } = {},
 ): Promise<TestGateway> {
   const dataDir = opts.dataDir ?? tempDir();
   const config: Config = {
@@ -56,6 +57,7 @@ export async function startGateway(
   const gateway = createPollgate(config, {
     logger: pino({ level: 'silent' }),
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.resolve ? { resolve: opts.resolve } : {}),
   });
   const address = await gateway.start();
   const url = `http://127.0.0.1:${address.port}`;
