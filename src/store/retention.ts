@@ -2,13 +2,15 @@
  * Retention: removes events older than the retention period from the front of the log, in
  * small batches that share the writer's group commits, so publishing and polling never wait
  * behind a large delete. Each batch records the tenants' trim marks in the same transaction.
+ * The webhook attempt log is trimmed by the same age.
  */
 import type { Clock } from '../clock.ts';
 import type { Log } from './events.ts';
+import { trimDeliveries } from './webhooks.ts';
 import type { Writer } from './writer.ts';
 
 export interface Retention {
-  /** Removes one batch; answers how many events it removed. */
+  /** Removes one batch; answers the larger of the events and attempt records removed, so trimAll goes on while either had a full batch. */
   trimOnce(): Promise<number>;
   /** Trims until nothing is older than the retention period. */
   trimAll(): Promise<number>;
@@ -32,10 +34,16 @@ export function createRetention(opts: {
   let running = false;
 
   const trimOnce = () =>
-    writer.write(
-      () => log.trimOlderThan(clock.now() - retentionMs, batch),
-      (r) => log.trimmed(r.marks),
-    ).then((r) => r.removed);
+    writer
+      .write(
+        (db) => {
+          const cutoff = clock.now() - retentionMs;
+          const events = log.trimOlderThan(cutoff, batch);
+          return { ...events, removed: Math.max(events.removed, trimDeliveries(db, cutoff, batch)) };
+        },
+        (r) => log.trimmed(r.marks),
+      )
+      .then((r) => r.removed);
 
   async function trimAll(): Promise<number> {
     let total = 0;
