@@ -1,0 +1,52 @@
+/**
+ * Running the server as a process: configuration from POLLGATE_* variables and flags, start,
+ * and SIGTERM/SIGINT handling (graceful stop, exit 0). Used by `npm start` (src/main.ts) and
+ * by `pollgate serve`.
+ */
+import { ConfigError, configHelp, loadConfig, type Config } from './config.ts';
+import { createPollgate } from './pollgate.ts';
+
+export const SERVE_HELP = `Options (flag, environment variable, meaning):\n${configHelp()}\n`;
+
+export async function serve(argv: string[], env: Record<string, string | undefined>): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(env, argv);
+  } catch (error) {
+    if (error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`pollgate: ${(error as Error).message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+
+  const gateway = createPollgate(config, {
+    onAdminKeyGenerated(key, file) {
+      // Printed once, here only: later starts read it from the file and never print it.
+      process.stdout.write(`\npollgate: generated an admin key (stored in ${file}, mode 0600; shown only now):\n\n    ${key}\n\n`);
+    },
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    gateway.services.logger.info({ signal }, 'stopping');
+    try {
+      await gateway.stop();
+      process.exit(0);
+    } catch (error) {
+      gateway.services.logger.error({ err: error }, 'stop failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  try {
+    await gateway.start();
+  } catch (error) {
+    process.stderr.write(`pollgate: could not listen on ${config.host}:${config.port}: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+}
