@@ -14,6 +14,7 @@ import { loadAdminKey } from './auth/keys.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { createMatchers } from './consumers/matchers.ts';
+import { createMetrics } from './metrics.ts';
 import { createApp } from './http/app.ts';
 import { createHub } from './hub/hub.ts';
 import { createPublisher, type CommitListener } from './publisher.ts';
@@ -49,14 +50,27 @@ const DRAIN_MS = 5_000;
 
 export function createPollgate(config: Config, options: PollgateOptions = {}): Pollgate {
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'pollgate' } });
+  const logger =
+    options.logger ??
+    pino({
+      level: config.logLevel,
+      base: { service: 'pollgate' },
+      // Belt and braces: nothing logs these, and if something ever does they are masked.
+      redact: { paths: ['key', 'secret', 'adminKey', '*.key', '*.secret', '*.authorization', 'headers.authorization'], censor: '[redacted]' },
+    });
   const db = openDatabase(config.dataDir);
   const admin = loadAdminKey(config.dataDir, config.adminKey);
   if (admin.generated) options.onAdminKeyGenerated?.(admin.generated, `${config.dataDir}/admin.key`);
 
   const log = createLog(db);
-  const writer = createWriter(db);
-  const hub = createHub({ clock, head: log.head });
+  const metrics = createMetrics();
+  const writer = createWriter(db, {
+    onCommit(jobs, seconds) {
+      metrics.commitGroupSize.observe(jobs);
+      metrics.commitDuration.observe(seconds);
+    },
+  });
+  const hub = createHub({ clock, head: log.head, onWake: (seconds) => metrics.wakeLatency.observe(seconds) });
   const listeners: CommitListener[] = [hub.publish];
   const publish = createPublisher({ log, writer, clock, listeners });
   const matchers = createMatchers();
@@ -77,6 +91,7 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
     concurrency: config.pushConcurrency,
     retryScheduleMs: config.retryScheduleMs,
     retryMaxAgeMs: config.retryMaxAgeMs,
+    onAttempt: (o) => metrics.deliveries.inc({ outcome: o.ok ? 'ok' : (o.error ?? 'error') }),
   });
   listeners.push(bridge.notify);
   const services: Services = {
@@ -92,7 +107,9 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
     bridge,
     adminKeyHash: admin.hash,
     resolve: options.resolve,
+    metrics,
   };
+  metrics.bind(services);
   const retention = createRetention({
     log,
     writer,

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Matchers } from './consumers/matchers.ts';
+import type { Metrics } from './metrics.ts';
 import type { Hub } from './hub/hub.ts';
 import type { Publish } from './publisher.ts';
 import type { Bridge } from './push/bridge.ts';
@@ -26,6 +27,7 @@ export interface Services {
   matchers: Matchers;
   bridge: Bridge;
   adminKeyHash: Buffer;
+  metrics: Metrics;
   /** DNS for webhook target checks; undefined: the system's. */
   resolve: Resolver | undefined;
 }

@@ -40,6 +40,9 @@ export interface PollResult {
   more: boolean;
 }
 
+/** How a poll ended, for metrics. */
+export type PollOutcome = 'data' | 'empty' | 'aborted' | 'shutdown';
+
 /** Commits an ack durably; answers the committed cursor (never moved backwards). */
 export async function ack(s: Services, consumer: ConsumerRow, seq: number): Promise<number> {
   refuseInPushMode(s, consumer.id);
@@ -57,7 +60,7 @@ function refuseInPushMode(s: Services, consumerId: string): void {
   }
 }
 
-export async function poll(s: Services, req: PollRequest): Promise<PollResult> {
+export async function poll(s: Services, req: PollRequest): Promise<PollResult & { outcome: PollOutcome }> {
   const { consumer } = req;
   refuseInPushMode(s, consumer.id);
   let committed = consumer.cursor;
@@ -75,7 +78,9 @@ export async function poll(s: Services, req: PollRequest): Promise<PollResult> {
 
   const matcher = s.matchers.get(consumer.filter);
   const found = scan(s, consumer.tenant, position, req.limit, (r) => recordMatches(matcher, r));
-  if (found.events.length > 0 || found.more || req.waitMs === 0) return found;
+  if (found.events.length > 0 || found.more || req.waitMs === 0) {
+    return { ...found, outcome: found.events.length > 0 ? 'data' : 'empty' };
+  }
 
   const outcome = await s.hub.wait({
     ticket: req.ticket,
@@ -88,15 +93,15 @@ export async function poll(s: Services, req: PollRequest): Promise<PollResult> {
   });
   switch (outcome.kind) {
     case 'events':
-      return outcome;
+      return { events: outcome.events, cursor: outcome.cursor, more: outcome.more, outcome: 'data' };
     case 'timeout':
     case 'shutdown':
-      return { events: [], cursor: outcome.cursor, more: false };
+      return { events: [], cursor: outcome.cursor, more: false, outcome: outcome.kind === 'timeout' ? 'empty' : 'shutdown' };
     case 'superseded':
       throw new ApiError('superseded', 'a newer poll for this consumer took over; only one poll per consumer is held');
     case 'aborted':
       // The client is gone; nothing is sent and nothing moved.
-      return { events: [], cursor: position, more: false };
+      return { events: [], cursor: position, more: false, outcome: 'aborted' };
     case 'ended':
       throw endedError(outcome.reason);
   }

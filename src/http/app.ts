@@ -6,7 +6,8 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ApiError } from '../errors.ts';
 import type { Services } from '../services.ts';
-import { authenticate, type Env } from './auth.ts';
+import { authenticate, requireAdmin, type Env } from './auth.ts';
+import { requestLog } from './request-log.ts';
 import { consumerRoutes } from './consumer-api.ts';
 import { consumerAdminRoutes } from './consumers.ts';
 import { opsRoutes } from './ops.ts';
@@ -16,6 +17,7 @@ import { webhookRoutes } from './webhooks.ts';
 export function createApp(s: Services, opts: { isClosing: () => boolean }): Hono<Env> {
   const app = new Hono<Env>();
 
+  app.use('*', requestLog(s.logger));
   app.use('*', async (c, next) => {
     if (opts.isClosing() && c.req.path !== '/healthz') {
       c.header('connection', 'close');
@@ -25,7 +27,12 @@ export function createApp(s: Services, opts: { isClosing: () => boolean }): Hono
   });
 
   app.route('/', opsRoutes(s, opts.isClosing));
-  app.use('/v1/*', authenticate(s.db, s.adminKeyHash));
+  const auth = authenticate(s.db, s.adminKeyHash);
+  app.use('/v1/*', auth);
+  app.get('/metrics', auth, async (c) => {
+    requireAdmin(c);
+    return c.body(await s.metrics.registry.metrics(), 200, { 'content-type': s.metrics.registry.contentType });
+  });
   app.route('/', publishRoutes(s));
   app.route('/', consumerRoutes(s));
   app.route('/', consumerAdminRoutes(s));

@@ -28,11 +28,35 @@ export async function readJsonBody(c: Context, maxBytes: number): Promise<unknow
   }
   const bytes = incoming ? await readIncoming(c, incoming, maxBytes) : await readWeb(c.req.raw, maxBytes);
   if (bytes.length === 0) throw new ApiError('invalid_json', 'the request body is empty; send a JSON document');
+  const text = bytes.toString('utf8');
+  let value: unknown;
   try {
-    return JSON.parse(bytes.toString('utf8'));
+    value = JSON.parse(text);
   } catch (error) {
     throw new ApiError('invalid_json', `the request body is not valid JSON: ${(error as Error).message}`);
   }
+  // JSON.parse turns numbers beyond ±1.8e308 into Infinity, which would be stored as null.
+  // Only a literal with a 3-digit exponent or 309+ digits can do that: check those bodies only.
+  if (MAYBE_HUGE_NUMBER.test(text) && hasNonFiniteNumber(value)) {
+    throw new ApiError('invalid_json', 'the request body has a number out of range (beyond ±1.8e308); send it as a string');
+  }
+  return value;
+}
+
+const MAYBE_HUGE_NUMBER = /\d[eE]\+?\d{3}|\d{309}/;
+
+/** Walks iteratively: the value may be nested deeper than the stack allows recursion. */
+function hasNonFiniteNumber(root: unknown): boolean {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) return true;
+    } else if (v !== null && typeof v === 'object') {
+      for (const child of Object.values(v)) stack.push(child);
+    }
+  }
+  return false;
 }
 
 function tooLarge(maxBytes: number): ApiError {

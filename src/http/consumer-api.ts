@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { consumerView } from '../consumers/consumers.ts';
 import { ack, poll, pollResultJson } from '../consumers/poll.ts';
 import { cursorPosition } from '../consumers/positions.ts';
-import { invalidField } from '../errors.ts';
+import { ApiError, invalidField } from '../errors.ts';
 import { encodeCursor } from '../store/cursor.ts';
 import { envelopeJson } from '../store/events.ts';
 import type { Services } from '../services.ts';
@@ -34,15 +34,22 @@ export function consumerRoutes(s: Services): Hono<Env> {
     const after = q.after === undefined ? undefined : cursorPosition(s.log, q.after, 'after');
     const ackTo = q.ack === undefined ? undefined : cursorPosition(s.log, q.ack, 'ack');
 
-    const result = await poll(s, {
-      consumer,
-      ticket: s.hub.begin(consumer.id),
-      waitMs: Math.round(waitS * 1000),
-      limit,
-      after,
-      ack: ackTo,
-      signal: c.req.raw.signal,
-    });
+    let result;
+    try {
+      result = await poll(s, {
+        consumer,
+        ticket: s.hub.begin(consumer.id),
+        waitMs: Math.round(waitS * 1000),
+        limit,
+        after,
+        ack: ackTo,
+        signal: c.req.raw.signal,
+      });
+    } catch (error) {
+      s.metrics.pollOutcomes.inc({ outcome: pollErrorOutcome(error) });
+      throw error;
+    }
+    s.metrics.pollOutcomes.inc({ outcome: result.outcome });
     return c.body(pollResultJson(result, envelopeJson), 200, jsonHeaders());
   });
 
@@ -56,6 +63,14 @@ export function consumerRoutes(s: Services): Hono<Env> {
   app.get('/v1/consumer', (c) => c.json(consumerView(s, requireConsumer(c))));
 
   return app;
+}
+
+function pollErrorOutcome(error: unknown): string {
+  if (!(error instanceof ApiError)) return 'error';
+  if (error.code === 'superseded') return 'superseded';
+  if (error.code === 'cursor_expired') return 'expired';
+  if (error.code === 'push_mode' || error.code === 'not_found' || error.code === 'unauthorized') return 'ended';
+  return 'error';
 }
 
 function numberParam(

@@ -38,8 +38,13 @@ export function publishRoutes(s: Services): Hono<Env> {
     if (!single && (inputs.length === 0 || inputs.length > MAX_BATCH)) {
       throw invalidField('body', `an array must hold 1 to ${MAX_BATCH} events, not ${inputs.length}`);
     }
+    const started = performance.now();
     const events = inputs.map((input, i) => toNewEvent(input, single ? '' : `[${i}]`, s.config.maxEventBytes));
     const appended = await s.publish(events);
+    s.metrics.publishDuration.observe((performance.now() - started) / 1000);
+    const duplicates = appended.reduce((n, a) => n + (a.duplicate ? 1 : 0), 0);
+    if (duplicates > 0) s.metrics.published.inc({ outcome: 'duplicate' }, duplicates);
+    if (appended.length > duplicates) s.metrics.published.inc({ outcome: 'created' }, appended.length - duplicates);
 
     if (single) {
       const [only] = appended;
@@ -60,7 +65,13 @@ function toNewEvent(input: unknown, root: string, maxEventBytes: number): NewEve
   }
   if (!('data' in input)) throw invalidField(fieldPath(root, ['data']), 'is required (null is allowed)');
   const event = parseInput(eventInputSchema, input, root);
-  const data = JSON.stringify(event.data);
+  let data: string;
+  try {
+    data = JSON.stringify(event.data);
+  } catch {
+    // Only a stack overflow can get here: JSON.parse produced the value.
+    throw invalidField(fieldPath(root, ['data']), 'is nested too deeply');
+  }
   const size = Buffer.byteLength(data);
   if (size > maxEventBytes) {
     throw new ApiError('payload_too_large', `${fieldPath(root, ['data'])}: ${size} bytes serialized, over the ${maxEventBytes}-byte limit`, {

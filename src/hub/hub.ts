@@ -67,7 +67,12 @@ export interface Hub {
   stats(): HubStats;
 }
 
-export function createHub(opts: { clock: Clock; head: () => number }): Hub {
+export function createHub(opts: {
+  clock: Clock;
+  head: () => number;
+  /** Seconds from a commit reaching the hub to a held poll being answered with it. */
+  onWake?: (seconds: number) => void;
+}): Hub {
   const byTenant = new Map<string, Set<Waiter>>();
   const byConsumer = new Map<string, Waiter>();
   const newest = new Map<string, number>(); // consumerId -> serial of its newest ticket
@@ -124,6 +129,7 @@ export function createHub(opts: { clock: Clock; head: () => number }): Hub {
 
     publish(records) {
       if (byTenant.size === 0) return;
+      const started = performance.now();
       // Group the new records by tenant, keeping seq order, for tenants someone waits on.
       const fresh = new Map<string, EventRecord[]>();
       for (const r of records) {
@@ -148,6 +154,7 @@ export function createHub(opts: { clock: Clock; head: () => number }): Hub {
           }
           if (events.length > 0) {
             waiter.settle({ kind: 'events', events, cursor: events[events.length - 1]!.seq, more });
+            opts.onWake?.((performance.now() - started) / 1000);
           }
         }
       }

@@ -36,6 +36,7 @@ export interface BridgeDeps {
   concurrency: number;
   retryScheduleMs: readonly number[];
   retryMaxAgeMs: number;
+  onAttempt?: (outcome: AttemptOutcome) => void;
 }
 
 export interface BridgeStats {
@@ -93,7 +94,11 @@ export function createBridge(deps: BridgeDeps): Bridge {
         retryScheduleMs: deps.retryScheduleMs,
         retryMaxAgeMs: deps.retryMaxAgeMs,
         bridgeEnabled: () => enabled,
-        onAttempt: (o: AttemptOutcome) => void (o.ok ? attempts.ok++ : attempts.failed++),
+        onAttempt: (o: AttemptOutcome) => {
+          if (o.ok) attempts.ok++;
+          else attempts.failed++;
+          deps.onAttempt?.(o);
+        },
         onDisabled: forget,
       },
       {

@@ -38,7 +38,7 @@ export interface Writer {
 /** Bounds one transaction so a flood of writers cannot make one commit arbitrarily long. */
 const MAX_JOBS_PER_GROUP = 4096;
 
-export function createWriter(db: Db): Writer {
+export function createWriter(db: Db, hooks: { onCommit?: (jobs: number, seconds: number) => void } = {}): Writer {
   let queue: Job[] = [];
   let scheduled = false;
   let closed = false;
@@ -58,6 +58,7 @@ export function createWriter(db: Db): Writer {
     if (queue.length > 0) schedule();
 
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    const started = performance.now();
     try {
       db.exec('BEGIN IMMEDIATE');
       for (const job of group) {
@@ -83,6 +84,7 @@ export function createWriter(db: Db): Writer {
     }
     stats.commits += 1;
     stats.jobs += group.length;
+    hooks.onCommit?.(group.length, (performance.now() - started) / 1000);
     group.forEach((job, i) => {
       const outcome = outcomes[i]!;
       if (!outcome.ok) return job.reject(outcome.error);

@@ -1,0 +1,154 @@
+/**
+ * Prometheus metrics (prom-client), one registry per gateway. Counters and histograms are fed
+ * by hooks on the writer, the hub, the poll path and the bridge; gauges are read at scrape time.
+ *
+ * Cardinality: nothing is labelled per consumer except pollgate_consumer_lag, which exports only
+ * the TOP_LAGGING consumers by lag (plus pollgate_consumers_lagging and pollgate_consumer_lag_max
+ * over all of them), so 10,000 consumers cost at most TOP_LAGGING series. Lag is counted with
+ * the (tenant, seq) index, capped per consumer at LAG_CAP, so a scrape stays cheap.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Services } from './services.ts';
+
+export const TOP_LAGGING = 50;
+export const LAG_CAP = 1_000_000;
+
+export interface Metrics {
+  registry: Registry;
+  published: Counter<'outcome'>;
+  publishDuration: Histogram;
+  pollOutcomes: Counter<'outcome'>;
+  wakeLatency: Histogram;
+  commitGroupSize: Histogram;
+  commitDuration: Histogram;
+  deliveries: Counter<'outcome'>;
+  /** Gauges read the running gateway; call once the services exist. */
+  bind(s: Services): void;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  let s: Services | null = null;
+
+  const published = new Counter({
+    name: 'pollgate_events_published_total',
+    help: 'Events accepted by POST /v1/events; outcome "created" or "duplicate" (producer id already in the log).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const publishDuration = new Histogram({
+    name: 'pollgate_publish_duration_seconds',
+    help: 'Time from a publish request to its durable commit.',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  const pollOutcomes = new Counter({
+    name: 'pollgate_poll_outcomes_total',
+    help: 'Polls by how they ended: data, empty (deadline), superseded, aborted (client left), expired (410), ended (consumer changed), shutdown.',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const wakeLatency = new Histogram({
+    name: 'pollgate_wake_latency_seconds',
+    help: 'Time from a commit to answering the held polls it satisfied.',
+    buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1],
+    registers: [registry],
+  });
+  const commitGroupSize = new Histogram({
+    name: 'pollgate_commit_group_size',
+    help: 'Writes (publish requests, acks, changes) group-committed per transaction.',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096],
+    registers: [registry],
+  });
+  const commitDuration = new Histogram({
+    name: 'pollgate_commit_duration_seconds',
+    help: 'Time of one group transaction including its fsync.',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers: [registry],
+  });
+  const deliveries = new Counter({
+    name: 'pollgate_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by outcome: ok, or the error class (http_status, timeout, refused, reset, …).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+
+  new Gauge({
+    name: 'pollgate_log_head',
+    help: 'Position (seq) of the newest committed event.',
+    registers: [registry],
+    collect() {
+      if (s) this.set(s.log.head());
+    },
+  });
+  new Gauge({
+    name: 'pollgate_polls_held',
+    help: 'Long-polls held open right now.',
+    registers: [registry],
+    collect() {
+      if (s) this.set(s.hub.stats().held);
+    },
+  });
+  new Gauge({
+    name: 'pollgate_bridge_enabled',
+    help: '1 when the push bridge is delivering, 0 when paused.',
+    registers: [registry],
+    collect() {
+      if (s) this.set(s.bridge.isEnabled() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'pollgate_push_consumers',
+    help: 'Consumers in push mode (with an enabled webhook).',
+    registers: [registry],
+    collect() {
+      if (s) this.set(s.bridge.stats().workers);
+    },
+  });
+  new Gauge({
+    name: 'pollgate_consumers',
+    help: 'Consumers, all modes.',
+    registers: [registry],
+    collect() {
+      if (!s) return;
+      const rows = s.db
+        .prepare(
+          `SELECT id, tenant, (SELECT count(*) FROM (SELECT 1 FROM events AS e INDEXED BY events_tenant_seq
+             WHERE e.tenant = c.tenant AND e.seq > c.cursor LIMIT ${LAG_CAP})) AS lag FROM consumers c`,
+        )
+        .all() as Array<{ id: string; tenant: string; lag: number }>;
+      this.set(rows.length);
+      rows.sort((a, b) => b.lag - a.lag);
+      lag.reset();
+      for (const r of rows.slice(0, TOP_LAGGING)) if (r.lag > 0) lag.set({ consumer: r.id, tenant: r.tenant }, r.lag);
+      lagging.set(rows.filter((r) => r.lag > 0).length);
+      lagMax.set(rows[0]?.lag ?? 0);
+    },
+  });
+
+  // Registered after pollgate_consumers, whose collect() fills them in the same scrape.
+  const lag = new Gauge({
+    name: 'pollgate_consumer_lag',
+    help: `Events of the tenant after the committed cursor, for the ${TOP_LAGGING} most lagging consumers only (bounded cardinality).`,
+    labelNames: ['consumer', 'tenant'] as const,
+    registers: [],
+  });
+  const lagging = new Gauge({ name: 'pollgate_consumers_lagging', help: 'Consumers with at least one unacked event.', registers: [] });
+  const lagMax = new Gauge({ name: 'pollgate_consumer_lag_max', help: `Largest consumer lag (capped at ${LAG_CAP}).`, registers: [] });
+  for (const g of [lag, lagging, lagMax]) registry.registerMetric(g);
+
+  return {
+    registry,
+    published,
+    publishDuration,
+    pollOutcomes,
+    wakeLatency,
+    commitGroupSize,
+    commitDuration,
+    deliveries,
+    bind(services) {
+      s = services;
+    },
+  };
+}
