@@ -57,7 +57,13 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
       base: { service: 'pollgate' },
       // Belt and braces: nothing logs these, and if something ever does they are masked.
       redact: { paths: ['key', 'secret', 'adminKey', '*.key', '*.secret', '*.authorization', 'headers.authorization'], censor: '[redacted]' },
-    });
+    },
+    // Synchronous writes: nothing is buffered at exit, so a closed stdout (log shipper gone)
+    // drops log lines instead of spinning the exit-time flush on EPIPE forever.
+    pino.destination({ dest: 1, sync: true }));
+  // Start and stop lines are shown at any level but silent: an operator who asked for warnings
+  // only still needs to see where the server listens and that it stopped.
+  const lifecycleLog = logger.level === 'silent' ? logger : logger.child({}, { level: 'info' });
   const db = openDatabase(config.dataDir);
   const admin = loadAdminKey(config.dataDir, config.adminKey);
   if (admin.generated) options.onAdminKeyGenerated?.(admin.generated, `${config.dataDir}/admin.key`);
@@ -131,7 +137,7 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
         const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
           retention.start();
           bridge.start();
-          logger.info({ host: config.host, port: info.port, dataDir: config.dataDir, head: log.head() }, 'pollgate listening');
+          lifecycleLog.info({ host: config.host, port: info.port, dataDir: config.dataDir, head: log.head() }, 'pollgate listening');
           resolve(info);
         }) as Server;
         s.once('error', reject);
@@ -161,7 +167,7 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
         clearTimeout(cut);
       }
       db.close();
-      logger.info('pollgate stopped');
+      lifecycleLog.info('pollgate stopped');
     },
   };
 }

@@ -10,6 +10,7 @@ import { authenticate, requireAdmin, type Env } from './auth.ts';
 import { requestLog } from './request-log.ts';
 import { consumerRoutes } from './consumer-api.ts';
 import { consumerAdminRoutes } from './consumers.ts';
+import { openApiRoutes } from './openapi.ts';
 import { opsRoutes } from './ops.ts';
 import { publishRoutes } from './publish.ts';
 import { webhookRoutes } from './webhooks.ts';
@@ -27,6 +28,7 @@ export function createApp(s: Services, opts: { isClosing: () => boolean }): Hono
   });
 
   app.route('/', opsRoutes(s, opts.isClosing));
+  app.route('/', openApiRoutes(s));
   const auth = authenticate(s.db, s.adminKeyHash);
   app.use('/v1/*', auth);
   app.get('/metrics', auth, async (c) => {

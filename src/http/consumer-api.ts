@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { consumerView } from '../consumers/consumers.ts';
 import { ack, poll, pollResultJson } from '../consumers/poll.ts';
 import { cursorPosition } from '../consumers/positions.ts';
-import { ApiError, invalidField } from '../errors.ts';
+import { ApiError } from '../errors.ts';
 import { encodeCursor } from '../store/cursor.ts';
 import { envelopeJson } from '../store/events.ts';
 import type { Services } from '../services.ts';
@@ -20,17 +20,43 @@ const DEFAULT_WAIT_S = 25;
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 
-const ackSchema = z.strictObject({ cursor: z.string({ error: 'must be a cursor string' }) });
+export const ackSchema = z.strictObject({
+  cursor: z.string({ error: 'must be a cursor string' }).meta({ description: 'Commit this position.' }),
+});
+
+/** Query of GET /v1/events; validates requests and documents them in /openapi.json. */
+export function pollQuerySchema(maxWaitS: number) {
+  const waitProblem = `must be a number of seconds from 0 to ${maxWaitS}`;
+  const limitProblem = `must be an integer from 1 to ${MAX_LIMIT}`;
+  return z.object({
+    wait: z
+      .string()
+      .regex(/^\d+(\.\d+)?$/, waitProblem)
+      .refine((t) => Number(t) <= maxWaitS, waitProblem)
+      .optional()
+      .meta({ description: `Seconds to hold the request while nothing matches (0 to ${maxWaitS}, decimals allowed). Default ${Math.min(DEFAULT_WAIT_S, maxWaitS)}.`, example: '25' }),
+    limit: z
+      .string()
+      .regex(/^\d+$/, limitProblem)
+      .refine((t) => Number(t) >= 1 && Number(t) <= MAX_LIMIT, limitProblem)
+      .optional()
+      .meta({ description: `Most events returned (1 to ${MAX_LIMIT}). Default ${DEFAULT_LIMIT}.`, example: '100' }),
+    after: z.string().optional().meta({ description: 'Read after this cursor instead of the committed one (replay).' }),
+    ack: z.string().optional().meta({ description: 'Commit this cursor first, then read.' }),
+  });
+}
 
 export function consumerRoutes(s: Services): Hono<Env> {
   const app = new Hono<Env>();
-  const maxWaitS = s.config.maxWaitMs / 1000;
+  const querySchema = pollQuerySchema(s.config.maxWaitMs / 1000);
+  // A server configured to hold polls for less than the default holds them for its maximum.
+  const defaultWaitS = Math.min(DEFAULT_WAIT_S, s.config.maxWaitMs / 1000);
 
   app.get('/v1/events', async (c) => {
     const consumer = requireConsumer(c);
-    const q = c.req.query();
-    const waitS = numberParam(q.wait, 'wait', DEFAULT_WAIT_S, 0, maxWaitS, false);
-    const limit = numberParam(q.limit, 'limit', DEFAULT_LIMIT, 1, MAX_LIMIT, true);
+    const q = parseInput(querySchema, c.req.query());
+    const waitS = q.wait === undefined ? defaultWaitS : Number(q.wait);
+    const limit = q.limit === undefined ? DEFAULT_LIMIT : Number(q.limit);
     const after = q.after === undefined ? undefined : cursorPosition(s.log, q.after, 'after');
     const ackTo = q.ack === undefined ? undefined : cursorPosition(s.log, q.ack, 'ack');
 
@@ -71,20 +97,4 @@ function pollErrorOutcome(error: unknown): string {
   if (error.code === 'cursor_expired') return 'expired';
   if (error.code === 'push_mode' || error.code === 'not_found' || error.code === 'unauthorized') return 'ended';
   return 'error';
-}
-
-function numberParam(
-  text: string | undefined,
-  name: string,
-  fallback: number,
-  min: number,
-  max: number,
-  integer: boolean,
-): number {
-  if (text === undefined) return fallback;
-  const n = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
-    throw invalidField(name, `must be ${integer ? 'an integer' : 'a number of seconds'} from ${min} to ${max}, not "${text.slice(0, 40)}"`);
-  }
-  return n;
 }

@@ -27,19 +27,19 @@ const nameSchema = z
   .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : -')
   .nullable();
 
-const createSchema = z.strictObject({
+export const createSchema = z.strictObject({
   tenant: tenantSchema,
   name: nameSchema.optional(),
   filter: z.unknown().optional(),
   start: positionSchema.optional(),
 });
 
-const patchSchema = z.strictObject({
+export const patchSchema = z.strictObject({
   name: nameSchema.optional(),
   filter: z.unknown().optional(),
 });
 
-const seekSchema = z.strictObject({ to: positionSchema });
+export const seekSchema = z.strictObject({ to: positionSchema });
 
 const PAGE_MAX = 1000;
 

@@ -49,7 +49,7 @@ const headersSchema = z
     message: `must not set ${[...RESERVED_HEADERS].join(', ')}`,
   });
 
-const webhookSchema = z.strictObject({
+export const webhookSchema = z.strictObject({
   url: urlSchema,
   secret: z.string().refine((s) => secretProblem(s) === null, { error: (i) => secretProblem(String(i.input)) ?? 'invalid secret' }).optional(),
   headers: headersSchema.optional(),
@@ -63,7 +63,7 @@ const webhookSchema = z.strictObject({
   enabled: z.boolean().optional(),
 });
 
-const bridgeSchema = z.strictObject({ enabled: z.boolean({ error: 'must be true or false' }) });
+export const bridgeSchema = z.strictObject({ enabled: z.boolean({ error: 'must be true or false' }) });
 
 export function webhookRoutes(s: Services): Hono<Env> {
   const app = new Hono<Env>();

@@ -1,0 +1,272 @@
+/**
+ * GET /openapi.json: an OpenAPI 3.1 document built from the zod schemas that validate the
+ * requests (bodies and the poll query), so the document cannot drift from the code. Response
+ * schemas are typed against the view types the handlers return (z.ZodType<View>), so a change
+ * to a view that the document does not follow fails to compile.
+ */
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { ConsumerView } from '../consumers/consumers.ts';
+import { positionSchema } from '../consumers/positions.ts';
+import { errorStatus } from '../errors.ts';
+import type { WebhookView } from '../push/webhooks.ts';
+import type { Services } from '../services.ts';
+import { VERSION } from '../version.ts';
+import { ackSchema, pollQuerySchema } from './consumer-api.ts';
+import { createSchema, patchSchema, seekSchema } from './consumers.ts';
+import { eventInputSchema, MAX_BATCH } from './publish.ts';
+import { bridgeSchema, webhookSchema } from './webhooks.ts';
+
+const cursor = z.string().meta({ description: 'Opaque log position.', example: '0000000000000042' });
+const isoTime = z.string().meta({ format: 'date-time', example: '2026-11-22T10:00:00.000Z' });
+
+const envelope = z
+  .object({
+    id: z.string(),
+    cursor,
+    type: z.string(),
+    tenant: z.string(),
+    time: isoTime,
+    data: z.unknown(),
+  });
+
+const filterDoc = z
+  .object({
+    types: z.array(z.string()).optional().meta({ description: '`*` matches one segment, a final `**` one or more.' }),
+    where: z
+      .array(
+        z.object({
+          field: z.string().meta({ example: 'data.priority' }),
+          op: z.enum(['eq', 'ne', 'in', 'nin', 'contains', 'starts_with', 'exists', 'gt', 'gte', 'lt', 'lte']),
+          value: z.unknown().optional(),
+        }),
+      )
+      .optional()
+      .meta({ description: 'Numbered conditions, 1-based, referenced by `expression`.' }),
+    expression: z.string().optional().meta({ example: '(1 or 2) and 3' }),
+  })
+  .nullable();
+
+const webhookView = z
+  .object({
+    consumer_id: z.string(),
+    url: z.string(),
+    method: z.string(),
+    headers: z.record(z.string(), z.string()),
+    timeout_ms: z.number(),
+    enabled: z.boolean(),
+    disabled_reason: z.string().nullable(),
+    health: z.object({
+      last_success_at: isoTime.nullable(),
+      last_error: z.string().nullable(),
+      last_status: z.number().nullable(),
+      consecutive_failures: z.number(),
+      attempt: z.number(),
+      next_attempt_at: isoTime.nullable(),
+    }),
+    created_at: isoTime,
+    updated_at: isoTime,
+  }) satisfies z.ZodType<WebhookView>;
+
+const consumerView = z
+  .object({
+    id: z.string(),
+    tenant: z.string(),
+    name: z.string().nullable(),
+    filter: filterDoc,
+    mode: z.enum(['pull', 'push']),
+    cursor,
+    lag: z.number().meta({ description: "Events of the tenant after the committed cursor (before filtering)." }),
+    polling: z.boolean(),
+    webhook: webhookView.nullable(),
+    created_at: isoTime,
+    updated_at: isoTime,
+  }) satisfies z.ZodType<Omit<ConsumerView, 'filter'> & { filter: unknown }>;
+
+const withKey = consumerView.extend({ key: z.string().meta({ description: 'Shown only now.' }) });
+
+const errorBody = z
+  .object({
+    error: z.looseObject({
+      code: z.enum(Object.keys(errorStatus) as [string, ...string[]]),
+      message: z.string(),
+      field: z.string().optional(),
+      earliest: cursor.optional(),
+    }),
+  });
+
+const pollResponse = z.object({
+  events: z.array(envelope),
+  cursor,
+  more: z.boolean(),
+});
+
+const deliveries = z.object({
+  deliveries: z.array(
+    z.object({
+      id: z.number(),
+      event_id: z.string(),
+      cursor,
+      attempt: z.number(),
+      status: z.number().nullable(),
+      error: z.string().nullable(),
+      duration_ms: z.number(),
+      at: isoTime,
+      next_attempt_at: isoTime.nullable(),
+    }),
+  ),
+  next: z.number().nullable(),
+});
+
+const bridgeView = z.object({ enabled: z.boolean(), consumers_in_push_mode: z.number() });
+
+type Schema = z.ZodType;
+type Auth = 'admin' | 'consumer' | 'none';
+
+interface Operation {
+  summary: string;
+  auth: Auth;
+  body?: Schema;
+  query?: z.ZodObject;
+  params?: string[];
+  responses: Record<number, Schema | null | string>;
+}
+
+export function openApiDocument(s: Services): Record<string, unknown> {
+  const json = (schema: Schema) => z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' });
+  const out = (schema: Schema) => z.toJSONSchema(schema, { io: 'output', target: 'draft-2020-12', unrepresentable: 'any' });
+  const clean = (doc: Record<string, unknown>) => {
+    const { $schema: _ignored, ...rest } = doc;
+    return rest;
+  };
+  const errorRef = clean(out(errorBody));
+  const publishBody = z.union([eventInputSchema, z.array(eventInputSchema).min(1).max(MAX_BATCH)]);
+
+  const ops: Record<string, Record<string, Operation>> = {
+    '/v1/events': {
+      post: {
+        summary: `Publish one event, or an array of 1 to ${MAX_BATCH} (all or nothing). Answered after the commit is durable.`,
+        auth: 'admin',
+        body: publishBody,
+        responses: {
+          201: z.union([envelope, z.object({ events: z.array(envelope) })]),
+          200: envelope.meta({ description: 'A single event whose id was already in the log: the original.' }),
+        },
+      },
+      get: {
+        summary: 'Long-poll the consumer’s events. Answers at once when events are there, else holds up to `wait` seconds.',
+        auth: 'consumer',
+        query: pollQuerySchema(s.config.maxWaitMs / 1000),
+        responses: { 200: pollResponse },
+      },
+    },
+    '/v1/ack': {
+      post: { summary: 'Commit a cursor (idempotent; never moves backwards).', auth: 'consumer', body: ackSchema, responses: { 200: z.object({ cursor }) } },
+    },
+    '/v1/consumer': {
+      get: { summary: 'The calling consumer, with its cursor and lag.', auth: 'consumer', responses: { 200: consumerView } },
+    },
+    '/v1/consumers': {
+      post: { summary: 'Create a consumer; its key is shown once.', auth: 'admin', body: createSchema.extend({ filter: filterDoc.optional(), start: positionSchema.optional() }), responses: { 201: withKey } },
+      get: {
+        summary: 'List consumers, ordered by id.',
+        auth: 'admin',
+        query: z.object({ tenant: z.string().optional(), limit: z.string().optional(), after: z.string().optional().meta({ description: '`next` of the previous page.' }) }),
+        responses: { 200: z.object({ consumers: z.array(consumerView), next: z.string().nullable() }) },
+      },
+    },
+    '/v1/consumers/{id}': {
+      get: { summary: 'One consumer.', auth: 'admin', params: ['id'], responses: { 200: consumerView } },
+      patch: { summary: 'Change name or filter.', auth: 'admin', params: ['id'], body: patchSchema.extend({ filter: filterDoc.optional() }), responses: { 200: consumerView } },
+      delete: { summary: 'Delete the consumer (and its webhook).', auth: 'admin', params: ['id'], responses: { 204: null } },
+    },
+    '/v1/consumers/{id}/seek': {
+      post: { summary: 'Move the committed cursor.', auth: 'admin', params: ['id'], body: seekSchema, responses: { 200: consumerView } },
+    },
+    '/v1/consumers/{id}/key': {
+      post: { summary: 'Rotate the key: the old one stops working, the new one is shown once.', auth: 'admin', params: ['id'], responses: { 200: withKey } },
+    },
+    '/v1/consumers/{id}/webhook': {
+      put: {
+        summary: 'Create or replace the webhook; enabled puts the consumer in push mode at its cursor. The secret is shown only when set or generated.',
+        auth: 'admin',
+        params: ['id'],
+        body: webhookSchema,
+        responses: { 201: webhookView.extend({ secret: z.string().optional() }), 200: webhookView.extend({ secret: z.string().optional() }) },
+      },
+      get: { summary: 'The webhook and its delivery health (never the secret).', auth: 'admin', params: ['id'], responses: { 200: webhookView } },
+      delete: { summary: 'Remove the webhook: back to pull mode at the cursor the bridge reached.', auth: 'admin', params: ['id'], responses: { 200: consumerView } },
+    },
+    '/v1/consumers/{id}/deliveries': {
+      get: {
+        summary: 'Webhook delivery attempts, newest first.',
+        auth: 'admin',
+        params: ['id'],
+        query: z.object({ limit: z.string().optional(), before: z.string().optional() }),
+        responses: { 200: deliveries },
+      },
+    },
+    '/v1/bridge': {
+      get: { summary: 'Whether the push bridge delivers.', auth: 'admin', responses: { 200: bridgeView } },
+      put: { summary: 'Pause or resume all pushing at once.', auth: 'admin', body: bridgeSchema, responses: { 200: bridgeView } },
+    },
+    '/healthz': { get: { summary: 'Alive.', auth: 'none', responses: { 200: z.object({ status: z.string() }) } } },
+    '/readyz': { get: { summary: 'The database answers.', auth: 'none', responses: { 200: z.object({ status: z.string(), head: z.number() }), 503: z.object({ status: z.string() }) } } },
+    '/metrics': { get: { summary: 'Prometheus metrics.', auth: 'admin', responses: { 200: 'text/plain' } } },
+    '/openapi.json': { get: { summary: 'This document.', auth: 'none', responses: { 200: 'application/json' } } },
+  };
+
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const [path, methods] of Object.entries(ops)) {
+    paths[path] = {};
+    for (const [method, op] of Object.entries(methods)) {
+      const parameters: unknown[] = (op.params ?? []).map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
+      if (op.query) {
+        for (const [name, schema] of Object.entries(op.query.shape)) {
+          const doc = clean(json(schema as Schema));
+          parameters.push({ name, in: 'query', required: false, schema: doc, ...(doc.description ? { description: doc.description } : {}) });
+        }
+      }
+      const responses: Record<string, unknown> = {};
+      for (const [status, schema] of Object.entries(op.responses)) {
+        if (schema === null) responses[status] = { description: 'No content' };
+        else if (typeof schema === 'string') responses[status] = { description: 'OK', content: { [schema]: {} } };
+        else responses[status] = { description: 'OK', content: { 'application/json': { schema: clean(out(schema)) } } };
+      }
+      responses.default = { description: 'An error; `code` says which.', content: { 'application/json': { schema: errorRef } } };
+      paths[path]![method] = {
+        summary: op.summary,
+        ...(op.auth === 'none' ? { security: [] } : { security: [{ [op.auth === 'admin' ? 'adminKey' : 'consumerKey']: [] }] }),
+        ...(parameters.length ? { parameters } : {}),
+        ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: clean(json(op.body)) } } } } : {}),
+        responses,
+      };
+    }
+  }
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'pollgate',
+      version: VERSION,
+      description: 'A pull-first event gateway: publish events, long-poll them per consumer and ack a cursor, or switch a consumer to push (webhooks).',
+    },
+    components: {
+      securitySchemes: {
+        adminKey: { type: 'http', scheme: 'bearer', description: 'The admin key (POLLGATE_ADMIN_KEY or data/admin.key).' },
+        consumerKey: { type: 'http', scheme: 'bearer', description: 'A consumer key (pgk_…), shown once at creation or rotation.' },
+      },
+    },
+    paths,
+  };
+}
+
+export function openApiRoutes(s: Services): Hono {
+  const app = new Hono();
+  let cached: string | null = null;
+  app.get('/openapi.json', (c) => {
+    cached ??= JSON.stringify(openApiDocument(s));
+    return c.body(cached, 200, { 'content-type': 'application/json' });
+  });
+  return app;
+}
