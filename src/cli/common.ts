@@ -1,0 +1,121 @@
+/**
+ * What every `pollgate` command shares: where the gateway is and which key to use (flag, then
+ * environment variable), the exit-code contract (0 ok, 1 runtime error, 2 usage error),
+ * position syntax, JSON output, and stopping on SIGINT/SIGTERM.
+ */
+import type { Command } from 'commander';
+import type { Position } from '../client/types.ts';
+import { parseDuration } from '../config.ts';
+
+export const DEFAULT_URL = 'http://127.0.0.1:8080';
+
+export type Env = Record<string, string | undefined>;
+
+/** Bad input on the command line: exit 2, with the message and a pointer to --help. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface Connection {
+  url: string;
+  key: string;
+}
+
+export function addConnectionOptions(cmd: Command, keyKind: 'admin' | 'consumer'): Command {
+  const envName = keyKind === 'admin' ? 'POLLGATE_ADMIN_KEY' : 'POLLGATE_KEY';
+  return cmd
+    .option('--url <url>', `the gateway (default: $POLLGATE_URL, else ${DEFAULT_URL})`)
+    .option('--key <key>', `the ${keyKind === 'admin' ? 'admin key' : 'consumer key (pgk_…)'} (default: $${envName})`);
+}
+
+export function connection(opts: { url?: string; key?: string }, env: Env, keyKind: 'admin' | 'consumer'): Connection {
+  const envName = keyKind === 'admin' ? 'POLLGATE_ADMIN_KEY' : 'POLLGATE_KEY';
+  const url = opts.url ?? (env.POLLGATE_URL || DEFAULT_URL);
+  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
+    throw new UsageError(`--url: "${url}" is not an http:// or https:// URL`);
+  }
+  const key = opts.key ?? env[envName];
+  if (!key) {
+    throw new UsageError(`no ${keyKind === 'admin' ? 'admin key' : 'consumer key'}: pass --key or set ${envName}`);
+  }
+  return { url, key };
+}
+
+export const POSITION_HELP = 'earliest | latest | cursor:<cursor> | time:<ISO 8601>';
+
+/** "earliest", "latest", "cursor:C", "time:ISO" → the API's position. */
+export function parsePosition(text: string, flag: string): Position {
+  if (text === 'earliest' || text === 'latest') return text;
+  if (text.startsWith('cursor:') && text.length > 'cursor:'.length) return { cursor: text.slice('cursor:'.length) };
+  if (text.startsWith('time:')) {
+    const time = text.slice('time:'.length);
+    if (Number.isNaN(Date.parse(time))) throw new UsageError(`${flag}: "${time}" is not an ISO 8601 time`);
+    return { time };
+  }
+  throw new UsageError(`${flag}: "${text}" must be ${POSITION_HELP}`);
+}
+
+export function parseJsonFlag(text: string, flag: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${flag}: not valid JSON (${(error as Error).message})`);
+  }
+}
+
+export function parseSeconds(text: string, flag: string): number {
+  if (!/^\d+(\.\d+)?$/.test(text)) throw new UsageError(`${flag}: "${text}" is not a number of seconds`);
+  return Number(text);
+}
+
+export function parseInteger(text: string, flag: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`${flag}: "${text}" must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+export function parseDurationFlag(text: string, flag: string): number {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    throw new UsageError(`${flag}: ${(error as Error).message}`);
+  }
+}
+
+/** Writes and waits until the stream took it (so "printed" means printed before an ack). */
+export function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.write(text, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+export function printJson(value: unknown): Promise<void> {
+  return write(process.stdout, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function logLine(text: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${text}\n`);
+}
+
+/**
+ * SIGINT/SIGTERM: the first asks the command to stop (`stop` aborts), a second one means
+ * "now" (`force` aborts). dispose() removes the handlers.
+ */
+export function stopSignals(): { stop: AbortSignal; force: AbortSignal; dispose(): void } {
+  const stop = new AbortController();
+  const force = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!stop.signal.aborted) stop.abort(new Error(signal));
+    else force.abort(new Error(signal));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    stop: stop.signal,
+    force: force.signal,
+    dispose() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
