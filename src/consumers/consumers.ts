@@ -29,6 +29,8 @@ export interface ConsumerView {
   lag: number;
   /** A poll is held right now. */
   polling: boolean;
+  /** When the consumer last polled, as seen by this server process (null: not since it started). */
+  last_poll_at: string | null;
   /** The webhook and its delivery health, or null. */
   webhook: WebhookView | null;
   created_at: string;
@@ -46,10 +48,15 @@ export function consumerView(s: Services, row: ConsumerRow): ConsumerView {
     cursor: encodeCursor(row.cursor),
     lag: s.log.countAfter(row.tenant, row.cursor),
     polling: s.hub.isHeld(row.id),
+    last_poll_at: isoOrNull(s.hub.lastPollAt(row.id)),
     webhook: webhook ? webhookView(webhook) : null,
     created_at: new Date(row.created_at).toISOString(),
     updated_at: new Date(row.updated_at).toISOString(),
   };
+}
+
+function isoOrNull(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
 }
 
 export function findConsumer(s: Services, id: string): ConsumerRow {

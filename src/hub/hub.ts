@@ -64,6 +64,8 @@ export interface Hub {
   /** Ends every held poll with what it has, and answers later waits at once. */
   shutdown(): void;
   isHeld(consumerId: string): boolean;
+  /** When the consumer last polled (clock ms), since this process started; null if never. */
+  lastPollAt(consumerId: string): number | null;
   stats(): HubStats;
 }
 
@@ -76,6 +78,7 @@ export function createHub(opts: {
   const byTenant = new Map<string, Set<Waiter>>();
   const byConsumer = new Map<string, Waiter>();
   const newest = new Map<string, number>(); // consumerId -> serial of its newest ticket
+  const lastPoll = new Map<string, number>(); // consumerId -> clock ms of its latest poll (ops view)
   let serial = 0;
   let closed = false;
   const outcomes: HubStats['outcomes'] = { events: 0, timeout: 0, shutdown: 0, superseded: 0, aborted: 0, ended: 0 };
@@ -89,6 +92,7 @@ export function createHub(opts: {
       endWaiter(consumerId, { kind: 'superseded' });
       const ticket = { consumerId, serial: ++serial };
       newest.set(consumerId, ticket.serial);
+      lastPoll.set(consumerId, opts.clock.now());
       return ticket;
     },
 
@@ -163,6 +167,7 @@ export function createHub(opts: {
     end(consumerId, reason) {
       endWaiter(consumerId, { kind: 'ended', reason });
       newest.delete(consumerId);
+      if (reason === 'deleted') lastPoll.delete(consumerId);
     },
 
     shutdown() {
@@ -173,6 +178,8 @@ export function createHub(opts: {
     },
 
     isHeld: (consumerId) => byConsumer.has(consumerId),
+
+    lastPollAt: (consumerId) => lastPoll.get(consumerId) ?? null,
 
     stats: () => ({ held: byConsumer.size, outcomes: { ...outcomes } }),
   };
