@@ -15,7 +15,7 @@ import { VERSION } from '../version.ts';
 import { ackSchema, pollQuerySchema } from './consumer-api.ts';
 import { createSchema, patchSchema, seekSchema } from './consumers.ts';
 import { eventInputSchema, MAX_BATCH } from './publish.ts';
-import { bridgeSchema, webhookSchema } from './webhooks.ts';
+import { bridgeSchema, webhookPatchSchema, webhookSchema } from './webhooks.ts';
 
 const cursor = z.string().meta({ description: 'Opaque log position.', example: '0000000000000042' });
 const isoTime = z.string().meta({ format: 'date-time', example: '2026-11-22T10:00:00.000Z' });
@@ -194,6 +194,13 @@ export function openApiDocument(s: Services): Record<string, unknown> {
         params: ['id'],
         body: webhookSchema,
         responses: { 201: webhookView.extend({ secret: z.string().optional() }), 200: webhookView.extend({ secret: z.string().optional() }) },
+      },
+      patch: {
+        summary: 'Change some fields of the webhook (e.g. {"enabled":false} pauses this one consumer); the others stay.',
+        auth: 'admin',
+        params: ['id'],
+        body: webhookPatchSchema,
+        responses: { 200: webhookView.extend({ secret: z.string().optional() }) },
       },
       get: { summary: 'The webhook and its delivery health (never the secret).', auth: 'admin', params: ['id'], responses: { 200: webhookView } },
       delete: { summary: 'Remove the webhook: back to pull mode at the cursor the bridge reached.', auth: 'admin', params: ['id'], responses: { 200: consumerView } },

@@ -6,7 +6,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
 import { consumerView, findConsumer } from '../consumers/consumers.ts';
 import { invalidField } from '../errors.ts';
-import { removeWebhook, setWebhook, webhookView } from '../push/webhooks.ts';
+import { patchWebhook, removeWebhook, setWebhook, webhookView } from '../push/webhooks.ts';
 import { secretProblem } from '../push/signing.ts';
 import type { Services } from '../services.ts';
 import { encodeCursor } from '../store/cursor.ts';
@@ -63,6 +63,9 @@ export const webhookSchema = z.strictObject({
   enabled: z.boolean().optional(),
 });
 
+/** PATCH: the fields to change; the rest stay as they are. */
+export const webhookPatchSchema = webhookSchema.partial();
+
 export const bridgeSchema = z.strictObject({ enabled: z.boolean({ error: 'must be true or false' }) });
 
 export function webhookRoutes(s: Services): Hono<Env> {
@@ -79,6 +82,12 @@ export function webhookRoutes(s: Services): Hono<Env> {
     const body = parseInput(webhookSchema, await readJsonBody(c, s.config.maxBodyBytes));
     const { row, created, secret } = await setWebhook(s, c.req.param('id'), body);
     return c.json({ ...webhookView(row), ...(secret ? { secret } : {}) }, created ? 201 : 200);
+  });
+
+  app.patch('/v1/consumers/:id/webhook', async (c) => {
+    const body = parseInput(webhookPatchSchema, await readJsonBody(c, s.config.maxBodyBytes));
+    const { row, secret } = await patchWebhook(s, c.req.param('id'), body);
+    return c.json({ ...webhookView(row), ...(secret ? { secret } : {}) });
   });
 
   app.get('/v1/consumers/:id/webhook', (c) => {

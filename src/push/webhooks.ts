@@ -126,6 +126,29 @@ export async function setWebhook(
   return result;
 }
 
+/**
+ * Changes some fields of an existing webhook (e.g. only `enabled`, as the ops page's switch does);
+ * like a PUT, any change retries a waiting event at once.
+ */
+export async function patchWebhook(
+  s: Services,
+  consumerId: string,
+  patch: { [K in keyof WebhookInput]?: WebhookInput[K] | undefined },
+): Promise<{ row: WebhookRow; secret: string | null }> {
+  findConsumer(s, consumerId);
+  const current = getWebhook(s.db, consumerId);
+  if (!current) throw new ApiError('not_found', 'this consumer has no webhook');
+  const { row, secret } = await setWebhook(s, consumerId, {
+    url: patch.url ?? current.url,
+    secret: patch.secret,
+    headers: patch.headers ?? (JSON.parse(current.headers) as Record<string, string>),
+    method: patch.method ?? (current.method as WebhookInput['method']),
+    timeout_ms: patch.timeout_ms ?? current.timeout_ms,
+    enabled: patch.enabled ?? current.enabled === 1,
+  });
+  return { row, secret };
+}
+
 export async function removeWebhook(s: Services, consumerId: string): Promise<void> {
   await s.bridge.change(consumerId, () =>
     s.writer.write((db) => {
