@@ -1,274 +1,271 @@
 /**
- * wake: publish → wake latency with 1,000 held long-polls, the hub's job.
+ * wake: publish → wake latency of held long-polls, pollgate against nginx + nchan on the same
+ * workload, rounds interleaved (pollgate round, nchan round, …).
  *
- * Variant "1000 tenants": 1,000 consumers, one tenant each (w000…w999). Each round all 1,000
- * polls are held, then ONE request publishes an array of 1,000 events, one per tenant (the
- * fair "one commit" case: one fsync, then the hub wakes everybody). Latency per poll: from
- * the publish request being written to that poll's response fully received.
- * Variant "1 tenant fan-out": 1,000 consumers on one tenant, one single-event publish; the
- * figure that matters is when the last of the 1,000 has its answer.
+ * Variants:
+ * - "1,000 tenants": 1,000 consumers, one per tenant (w00000…w00999) / 1,000 nchan subscribers
+ *   on as many channels (same names). One message per tenant/channel per round.
+ * - "10,000 tenants": the same with 10,000.
+ * - "fan-out": 1,000 consumers of one tenant / 1,000 subscribers of one channel; one message.
  *
- * The client is bench/lib/poll-client.ts in its own process (raw sockets, one per poll), so
- * neither the server's nor this process's event loop times it. Before each publish we check
- * that every poll is really held: the admin API says `polling: true` for all 1,000 and the
- * client has received none of their answers. Every answer must be a 200 with exactly the one
- * new event of its tenant; polls are re-armed with ack= the cursor they got (one ack commit
- * per poll, as a real consumer does). One unmeasured warm-up round precedes the measured ones.
- * No in-run baseline yet (nginx + nchan comes later): absolute milliseconds only.
+ * How each side publishes (the natural way its API allows): pollgate takes arrays of up to
+ * 1,000 events, so one request per 1,000 tenants (10 requests on 10 connections for 10,000);
+ * nchan takes one message per channel per request, so 1,000 (10,000) POSTs pipelined over 10
+ * keep-alive connections. Fan-out is one single-message publish on both.
+ *
+ * Latency of a poll = its answer's last byte arriving − the moment the publish request that
+ * carries its message was written to the socket ("from the publish request being sent", the
+ * same for both). All times come from CLOCK_MONOTONIC in the client process(es). "all
+ * answered" = last answer − first publish request written.
+ *
+ * The client is bench/lib/poll-client.ts, its own process, one raw socket per poll, the same
+ * code for both servers. Before each publish: the server reports every poll held (pollgate's
+ * pollgate_polls_held, nchan's stub status "subscribers") and the client has no answer yet.
+ * Every answer must be a 200 with exactly the one message of this round for its tenant or
+ * channel. Re-arming: pollgate polls ack= the previous cursor (one ack commit each, as a real
+ * consumer does); nchan polls send If-Modified-Since / If-None-Match of the previous message.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { ROOT, track } from './lib/proc.ts';
+import { consumerFixture, FANOUT_TENANT, heldPolls, POLL_TENANTS, pollTenant, waitForCount, type Consumer } from './lib/consumers.ts';
+import { ensureNchan, nchanPublish, startNchan, type NchanServer } from './lib/nchan.ts';
+import type { FireResult } from './lib/poll-fleet.ts';
+import { PollFleet } from './lib/poll-fleet.ts';
+import type { PollSpec } from './lib/poll-client.ts';
+import { openFilesLimit } from './lib/proc.ts';
+import { rawRequest } from './lib/raw-http.ts';
 import type { Row, Scenario, ScenarioContext } from './lib/scenario.ts';
-import { ADMIN_KEY, adminJson, startPollgate, type PollgateServer } from './lib/servers.ts';
-import { mainThreadProfile, renderProfile, summarizeProfile } from './lib/profile.ts';
+import { ADMIN_KEY, startPollgate, type PollgateServer } from './lib/servers.ts';
 import { percentile, spread } from './lib/stats.ts';
 
-const POLLS = 1000;
-const WAIT_S = 30;
-const HELD_TIMEOUT_MS = 15_000;
-const FIRE_TIMEOUT_MS = 20_000;
-const CREATE_CONCURRENCY = 50;
+const WAIT_S = 60;
+const HELD_TIMEOUT_MS = 60_000;
+const FIRE_TIMEOUT_MS = 30_000;
+const NCHAN_PUBLISH_CONNS = 10;
 
-interface FireResult {
-  complete: boolean;
-  missing: number;
-  latenciesMs: number[];
-  statuses: Record<string, number>;
-  eventCounts: Record<string, number>;
-  distinctTenants: number;
-  publishStatus: number;
-  publishMs: number;
-}
-
-interface RoundStats {
+export interface RoundStats {
   p50: number;
   p99: number;
   max: number;
+  /** Last answer − first publish request written. */
+  all: number;
+  /** Last publish answer − first publish request written. */
   publishMs: number;
 }
 
-/** The forked poll client, driven by request/response messages. */
-class PollClient {
-  private next = 1;
-  private waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private readonly child: ChildProcess;
-
-  constructor() {
-    this.child = track(
-      fork(join(ROOT, 'bench/lib/poll-client.ts'), [], {
-        cwd: ROOT,
-        execArgv: ['--import', 'tsx'],
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      }),
-    );
-    this.child.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: string }) => {
-      const w = this.waiting.get(m.id);
-      this.waiting.delete(m.id);
-      if (m.ok) w?.resolve(m.result);
-      else w?.reject(new Error(`poll client: ${m.error}`));
-    });
-    this.child.once('exit', (code) => {
-      for (const w of this.waiting.values()) w.reject(new Error(`poll client exited (${code})`));
-      this.waiting.clear();
-    });
-  }
-
-  request<T>(msg: Record<string, unknown>, timeoutMs = 60_000): Promise<T> {
-    const id = this.next++;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new Error(`poll client did not answer ${String(msg.op)} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiting.set(id, {
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v as T);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      this.child.send({ ...msg, id });
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const exited = new Promise((r) => this.child.once('exit', r));
-    await this.request({ op: 'close' }, 5000).catch(() => this.child.kill('SIGKILL'));
-    await exited;
-  }
+/** One side of the duel: a server, its client fleet, how it publishes and counts held polls. */
+export interface Side {
+  name: 'pollgate' | 'nchan';
+  fleet: PollFleet;
+  held(): Promise<number>;
+  /** Raw publish requests for this round and, per poll, which request carries its message. */
+  publish(round: number, polls: number): { requests: string[]; conns: number; requestOf: (poll: number) => number };
 }
 
-interface Consumer {
-  id: string;
-  key: string;
-}
+export const message = (c: string, round: number) => ({ c, r: round });
 
-async function createConsumers(server: PollgateServer, tenants: string[]): Promise<Consumer[]> {
-  const out: Consumer[] = new Array(tenants.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < tenants.length; i = next++) {
-      const c = await adminJson<{ id: string; key: string }>(server, 'POST', '/v1/consumers', { tenant: tenants[i] }, 201);
-      out[i] = { id: c.id, key: c.key };
-    }
+export function roundStats(r: FireResult, requestOf: (poll: number) => number): { stats: RoundStats; latencies: number[] } {
+  const latencies = r.answerAt.flatMap((at, i) => (at < 0 ? [] : [at - r.sentAt[requestOf(i)]!]));
+  const first = Math.min(...r.sentAt);
+  return {
+    latencies,
+    stats: {
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      max: Math.max(...latencies),
+      all: Math.max(...r.answerAt) - first,
+      publishMs: Math.max(...r.at) - first,
+    },
   };
-  await Promise.all(Array.from({ length: CREATE_CONCURRENCY }, worker));
+}
+
+/** One round on one side; returns its stats and any problem found. */
+export async function runRound(side: Side, polls: number, round: number): Promise<{ stats: RoundStats; latencies: number[]; heldMs: number; problems: string[] }> {
+  await side.fleet.arm(WAIT_S, 100, polls);
+  const heldMs = await waitForCount(`${side.name}: polls held`, () => side.held(), polls, HELD_TIMEOUT_MS);
+  const check = await side.fleet.check();
+  if (check.early > 0 || check.pending !== polls) {
+    throw new Error(`${side.name}: ${check.early} polls answered before the publish, ${check.pending}/${polls} pending (${check.earlySample.join(' | ')})`);
+  }
+  const { requests, conns, requestOf } = side.publish(round, polls);
+  const r = await side.fleet.fire(round, requests, conns, FIRE_TIMEOUT_MS);
+  const problems: string[] = [];
+  const badPublish = r.status.filter((s) => s < 200 || s > 299).length;
+  if (badPublish > 0) problems.push(`${badPublish} of ${requests.length} publishes failed (${r.sample})`);
+  if (!r.complete || r.missing > 0) problems.push(`${r.missing} polls unanswered after ${FIRE_TIMEOUT_MS} ms`);
+  if (r.bad > 0) problems.push(`${r.bad} wrong answers (${r.badSample.join(' | ')}); statuses ${JSON.stringify(r.statuses)}`);
+  return { ...roundStats(r, requestOf), heldMs, problems };
+}
+
+interface VariantResult {
+  name: string;
+  rounds: Record<'pollgate' | 'nchan', RoundStats[]>;
+  pooled: Record<'pollgate' | 'nchan', number[]>;
+  problems: string[];
+}
+
+async function runVariant(
+  ctx: ScenarioContext,
+  name: string,
+  sides: Side[],
+  polls: number,
+  rounds: number,
+): Promise<VariantResult> {
+  const out: VariantResult = { name, rounds: { pollgate: [], nchan: [] }, pooled: { pollgate: [], nchan: [] }, problems: [] };
+  for (let round = 0; round <= rounds; round++) {
+    const label = round === 0 ? 'warm-up' : `round ${round}/${rounds}`;
+    for (const side of sides) {
+      const r = await runRound(side, polls, round);
+      ctx.log(
+        `wake ${name} ${side.name} ${label}: held in ${r.heldMs} ms; p50 ${r.stats.p50.toFixed(1)} ms, p99 ${r.stats.p99.toFixed(1)} ms, ` +
+          `all answered ${r.stats.all.toFixed(1)} ms; publish answered in ${r.stats.publishMs.toFixed(1)} ms` +
+          (r.problems.length ? `; PROBLEM ${r.problems.join('; ')}` : ''),
+      );
+      for (const p of r.problems) out.problems.push(`${side.name} ${label}: ${p}`);
+      if (round === 0) continue;
+      out.rounds[side.name].push(r.stats);
+      out.pooled[side.name].push(...r.latencies);
+    }
+  }
   return out;
 }
 
-/** How many of ids the admin API reports with a held poll (`polling: true`). */
-async function countHeld(server: PollgateServer, ids: Set<string>, tenant: string | undefined): Promise<number> {
-  let held = 0;
-  let after: string | null = null;
-  do {
-    const q: string = `/v1/consumers?limit=1000${tenant ? `&tenant=${tenant}` : ''}${after ? `&after=${after}` : ''}`;
-    const page: { consumers: Array<{ id: string; polling: boolean }>; next: string | null } = await adminJson(server, 'GET', q, undefined, 200);
-    for (const c of page.consumers) if (c.polling && ids.has(c.id)) held += 1;
-    after = page.next;
-  } while (after);
-  return held;
-}
-
-async function waitAllHeld(server: PollgateServer, ids: Set<string>, tenant: string | undefined): Promise<number> {
-  const t0 = Date.now();
-  for (;;) {
-    const held = await countHeld(server, ids, tenant);
-    if (held === ids.size) return Date.now() - t0;
-    if (Date.now() - t0 > HELD_TIMEOUT_MS) throw new Error(`only ${held} of ${ids.size} polls were held after ${HELD_TIMEOUT_MS} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-interface Variant {
-  name: string;
-  consumers: Consumer[];
-  /** Restricts the held check to one tenant's consumers (cheaper listing). */
-  tenant: string | undefined;
-  body: (round: number) => string;
-  /** What each poll must receive: its one event. */
-  expectTenants: number;
-}
-
-async function runVariant(ctx: ScenarioContext, server: PollgateServer, v: Variant, rounds: number): Promise<{ rounds: RoundStats[]; samples: number[]; problems: string[] }> {
-  const client = new PollClient();
-  const ids = new Set(v.consumers.map((c) => c.id));
-  const stats: RoundStats[] = [];
-  const samples: number[] = [];
-  const problems: string[] = [];
-  try {
-    await client.request({ op: 'init', port: server.port, keys: v.consumers.map((c) => c.key), adminKey: ADMIN_KEY });
-    for (let round = 0; round <= rounds; round++) {
-      const label = round === 0 ? 'warm-up' : `round ${round}/${rounds}`;
-      await client.request({ op: 'arm', waitS: WAIT_S, limit: 100 });
-      const heldMs = await waitAllHeld(server, ids, v.tenant);
-      const check = await client.request<{ early: number; earlySample: string[]; pending: number }>({ op: 'check' });
-      if (check.early > 0 || check.pending !== POLLS) {
-        throw new Error(`${v.name} ${label}: ${check.early} polls answered before the publish (${check.earlySample.join(' | ')})`);
+function pollgateSide(server: PollgateServer, fleet: PollFleet, fanout: boolean): Side {
+  return {
+    name: 'pollgate',
+    fleet,
+    held: () => heldPolls(server),
+    publish(round, polls) {
+      if (fanout) {
+        return {
+          requests: [rawRequest('POST', '/v1/events', { auth: ADMIN_KEY, body: JSON.stringify({ tenant: FANOUT_TENANT, type: 'bench.wake', data: message(FANOUT_TENANT, round) }) })],
+          conns: 1,
+          requestOf: () => 0,
+        };
       }
-      const r = await client.request<FireResult>({ op: 'fire', body: v.body(round), timeoutMs: FIRE_TIMEOUT_MS });
-      const bad: string[] = [];
-      if (r.publishStatus !== 201) bad.push(`publish answered ${r.publishStatus}`);
-      if (!r.complete || r.missing > 0) bad.push(`${r.missing} polls unanswered after ${FIRE_TIMEOUT_MS} ms`);
-      if ((r.statuses['200'] ?? 0) !== POLLS) bad.push(`statuses ${JSON.stringify(r.statuses)}`);
-      if ((r.eventCounts['1'] ?? 0) !== POLLS) bad.push(`events per answer ${JSON.stringify(r.eventCounts)} (want exactly 1 each)`);
-      if (r.distinctTenants !== v.expectTenants) bad.push(`${r.distinctTenants} distinct tenants in the answers, want ${v.expectTenants}`);
-      if (bad.length > 0) {
-        problems.push(`${label}: ${bad.join('; ')}`);
-        ctx.log(`wake ${v.name} ${label}: PROBLEM ${bad.join('; ')}`);
+      const requests: string[] = [];
+      for (let from = 0; from < polls; from += 1000) {
+        const events = [];
+        for (let i = from; i < Math.min(polls, from + 1000); i++) events.push({ tenant: pollTenant(i), type: 'bench.wake', data: message(pollTenant(i), round) });
+        requests.push(rawRequest('POST', '/v1/events', { auth: ADMIN_KEY, body: JSON.stringify(events) }));
       }
-      const s: RoundStats = {
-        p50: percentile(r.latenciesMs, 50),
-        p99: percentile(r.latenciesMs, 99),
-        max: Math.max(...r.latenciesMs),
-        publishMs: r.publishMs,
-      };
-      ctx.log(
-        `wake ${v.name} ${label}: held in ${heldMs} ms; p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, ` +
-          `max ${s.max.toFixed(1)} ms; publish answered in ${s.publishMs.toFixed(1)} ms`,
-      );
-      if (round === 0) continue;
-      stats.push(s);
-      samples.push(...r.latenciesMs);
-    }
-  } finally {
-    await client.close();
-  }
-  return { rounds: stats, samples, problems };
+      return { requests, conns: requests.length, requestOf: (i) => Math.floor(i / 1000) };
+    },
+  };
 }
+
+function nchanSide(server: NchanServer, fleet: PollFleet, fanout: boolean): Side {
+  return {
+    name: 'nchan',
+    fleet,
+    held: () => server.subscribers(),
+    publish(round, polls) {
+      if (fanout) return { requests: [nchanPublish(FANOUT_TENANT, JSON.stringify(message(FANOUT_TENANT, round)))], conns: 1, requestOf: () => 0 };
+      const requests = Array.from({ length: polls }, (_, i) => nchanPublish(pollTenant(i), JSON.stringify(message(pollTenant(i), round))));
+      return { requests, conns: NCHAN_PUBLISH_CONNS, requestOf: (i) => i };
+    },
+  };
+}
+
+export const pollgateSpecs = (consumers: Consumer[]): PollSpec[] => consumers.map((c) => ({ key: c.key, expect: c.tenant }));
+export const nchanSpecs = (channels: string[]): PollSpec[] => channels.map((ch) => ({ channel: ch, expect: ch }));
 
 export const scenario: Scenario = {
   name: 'wake',
-  title: 'publish → wake latency of 1,000 held polls (1,000 tenants; and 1 tenant fan-out)',
+  title: 'publish → wake latency of 1,000 and 10,000 held polls (one tenant each) and of a 1,000-poll fan-out, vs nginx+nchan',
   async run(ctx) {
-    const rounds = Math.max(3, ctx.runs + 2);
-    const server = await startPollgate({ profileDir: ctx.profileDir, profileName: `wake-${Date.now()}` });
     const rows: Row[] = [];
     const details: Record<string, unknown> = {};
+    const fixture = await consumerFixture(ctx);
+    const avail = ensureNchan();
+    const server = await startPollgate({ template: fixture.template, profileDir: ctx.profileDir, profileName: `wake-${Date.now()}` });
+    let nchan: NchanServer | null = null;
+    const fleets: PollFleet[] = [];
+    const fleet = (n = 1) => {
+      const f = new PollFleet(n);
+      fleets.push(f);
+      return f;
+    };
+    const results: VariantResult[] = [];
     try {
-      const tenants = Array.from({ length: POLLS }, (_, i) => `w${String(i).padStart(3, '0')}`);
-      const t0 = Date.now();
-      const perTenant = await createConsumers(server, tenants);
-      const fanout = await createConsumers(server, tenants.map(() => 'fanout'));
-      ctx.log(`wake: created ${perTenant.length + fanout.length} consumers in ${Date.now() - t0} ms`);
+      const nofile = [`pollgate ${openFilesLimit(server.child.proc.pid)}`];
+      let nchanReason = '';
+      if (avail.ok) {
+        try {
+          nchan = await startNchan();
+          nofile.push(`nginx worker ${nchan.workerNofile()}`);
+        } catch (error) {
+          nchanReason = (error as Error).message.split('\n')[0]!;
+          ctx.log(`wake: nchan did not start: ${nchanReason}`);
+        }
+      } else nchanReason = avail.reason;
 
-      const variants: Variant[] = [
-        {
-          name: '1000 tenants',
-          consumers: perTenant,
-          tenant: undefined,
-          body: (round) => JSON.stringify(tenants.map((tenant, i) => ({ tenant, type: 'bench.wake', data: { round, i } }))),
-          expectTenants: POLLS,
-        },
-        {
-          name: '1 tenant fan-out',
-          consumers: fanout,
-          tenant: 'fanout',
-          body: (round) => JSON.stringify({ tenant: 'fanout', type: 'bench.wake', data: { round } }),
-          expectTenants: 1,
-        },
-      ];
-      for (const v of variants) {
-        const r = await runVariant(ctx, server, v, rounds);
-        details[v.name] = {
-          rounds: r.rounds,
-          pooled: { p50: percentile(r.samples, 50), p99: percentile(r.samples, 99), max: Math.max(...r.samples), n: r.samples.length },
-          problems: r.problems,
-        };
+      const pgTenants = fleet();
+      await pgTenants.init(server.port, 'pollgate', pollgateSpecs(fixture.perTenant));
+      const pgFanout = fleet();
+      await pgFanout.init(server.port, 'pollgate', pollgateSpecs(fixture.fanout));
+      const sidesTenants: Side[] = [pollgateSide(server, pgTenants, false)];
+      const sidesFanout: Side[] = [pollgateSide(server, pgFanout, true)];
+      if (nchan) {
+        const ncTenants = fleet();
+        await ncTenants.init(nchan.port, 'nchan', nchanSpecs(Array.from({ length: POLL_TENANTS }, (_, i) => pollTenant(i))));
+        const ncFanout = fleet();
+        await ncFanout.init(nchan.port, 'nchan', nchanSpecs(fixture.fanout.map(() => FANOUT_TENANT)));
+        sidesTenants.push(nchanSide(nchan, ncTenants, false));
+        sidesFanout.push(nchanSide(nchan, ncFanout, true));
+      }
+      nofile.push(`poll clients ${fleets.flatMap((f) => f.nofile()).join('/')}`);
+      ctx.log(`wake: open-files limits: ${nofile.join(', ')}`);
+
+      const small = Math.max(3, ctx.runs + 2);
+      results.push(await runVariant(ctx, '1,000 tenants', sidesTenants, 1000, small));
+      results.push(await runVariant(ctx, '10,000 tenants', sidesTenants, POLL_TENANTS, Math.max(3, ctx.runs)));
+      results.push(await runVariant(ctx, 'fan-out', sidesFanout, fixture.fanout.length, small));
+
+      const peerMissing = nchan ? undefined : `nchan not available: ${nchanReason}`;
+      for (const v of results) {
+        const pg = v.rounds.pollgate;
+        const nc = v.rounds.nchan;
+        const pooled = (side: 'pollgate' | 'nchan') =>
+          v.pooled[side].length ? `${side} pooled over ${v.pooled[side].length} answers: p50 ${percentile(v.pooled[side], 50).toFixed(1)} ms, p99 ${percentile(v.pooled[side], 99).toFixed(1)} ms` : null;
         const notes = [
-          `${rounds} measured rounds (+1 warm-up) of ${POLLS} held polls; spread is across rounds`,
-          `pooled over all ${r.samples.length} answers: p50 ${percentile(r.samples, 50).toFixed(1)} ms, p99 ${percentile(r.samples, 99).toFixed(1)} ms`,
-          `publish answered in ${spread(r.rounds.map((s) => s.publishMs)).median.toFixed(1)} ms (median)`,
-          r.problems.length === 0 ? 'every poll answered 200 with exactly its one new event' : `PROBLEMS: ${r.problems.join(' | ')}`,
-        ];
-        const failed = r.problems.length > 0;
-        const what = v.name === '1000 tenants' ? `wake ${POLLS} polls, ${POLLS} tenants, 1 publish of ${POLLS}` : `wake ${POLLS} polls on 1 tenant, 1 event`;
-        const row = (stat: keyof RoundStats, label: string): Row => ({
-          label: `${what}: ${label} (ms)`,
-          better: 'lower',
-          pollgate: spread(r.rounds.map((s) => s[stat])),
-          baseline: null,
-          notes: stat === 'p50' ? notes : [],
-          failed,
-        });
-        if (v.name === '1000 tenants') rows.push(row('p50', 'p50'), row('p99', 'p99'), row('max', 'max'));
-        else rows.push(row('p50', 'p50'), row('max', 'all answered'));
+          `${pg.length} measured rounds (+1 warm-up), interleaved pollgate/nchan; spread is across rounds; latency from the publish request written to each answer received`,
+          pooled('pollgate'),
+          pooled('nchan'),
+          `all answered (from the first publish written): pollgate ${spread(pg.map((s) => s.all)).median.toFixed(1)} ms` +
+            (nc.length ? `, nchan ${spread(nc.map((s) => s.all)).median.toFixed(1)} ms` : '') +
+            `; publish answered: pollgate ${spread(pg.map((s) => s.publishMs)).median.toFixed(1)} ms` +
+            (nc.length ? `, nchan ${spread(nc.map((s) => s.publishMs)).median.toFixed(1)} ms (last of its POSTs)` : ''),
+          v.problems.length === 0 ? 'every poll answered 200 with exactly its one new message' : `PROBLEMS: ${v.problems.join(' | ')}`,
+        ].filter((n): n is string => n !== null);
+        const row = (stat: keyof RoundStats, label: string, target: boolean, withNotes: boolean): Row => {
+          const p = spread(pg.map((s) => s[stat]));
+          const b = nc.length ? spread(nc.map((s) => s[stat])) : null;
+          return {
+            label,
+            better: 'lower',
+            pollgate: p,
+            baseline: b,
+            peer: 'nchan',
+            ...(peerMissing ? { baselineText: peerMissing } : {}),
+            pairRatios: b ? pg.map((s, i) => s[stat] / nc[i]![stat]) : [],
+            notes: withNotes ? notes : [],
+            ...(target ? { target: '≤ nchan', met: b ? p.median <= b.median : null } : {}),
+            failed: v.problems.length > 0,
+          };
+        };
+        if (v.name === 'fan-out') {
+          rows.push(row('all', `wake fan-out: 1,000 polls on 1 tenant, 1 event: all answered (ms)`, true, true));
+          rows.push(row('p50', `wake fan-out: 1,000 polls on 1 tenant, 1 event: p50 (ms)`, false, false));
+        } else {
+          rows.push(row('p99', `wake ${v.name === '1,000 tenants' ? '1,000' : '10,000'} polls, 1 per tenant, 1 event per tenant: p99 (ms)`, true, true));
+          rows.push(row('p50', `wake ${v.name === '1,000 tenants' ? '1,000' : '10,000'} polls, 1 per tenant, 1 event per tenant: p50 (ms)`, false, false));
+        }
+        details[v.name] = { rounds: v.rounds, problems: v.problems };
       }
+      details.openFiles = nofile;
     } finally {
+      for (const f of fleets) await f.close();
       await server.stop();
-    }
-    if (server.profileDir) {
-      try {
-        const profile = summarizeProfile(mainThreadProfile(server.profileDir), { skipFirstMs: server.startupMs });
-        ctx.log(renderProfile(profile));
-        details.profile = profile;
-      } catch (error) {
-        ctx.log(`wake: could not read the profile: ${(error as Error).message}`);
-      }
+      await nchan?.stop();
     }
     return { rows, details };
   },

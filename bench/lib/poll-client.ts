@@ -1,126 +1,94 @@
 /**
- * The wake bench's client, run as its own process (forked by bench/wake.ts, driven over IPC)
- * so that 1,000 held polls are not timed by the event loop of the server or of the bench.
+ * The long-poll client of the wake, memory and publish-held benches, run as its own process
+ * (spawned by lib/poll-fleet.ts, driven over IPC) so that thousands of held polls are timed
+ * neither by the server's event loop nor by the bench's. The same client drives pollgate and
+ * nginx/nchan, so the client's cost per answer is the same for both.
  *
- * One raw TCP socket per consumer (node:net), hand-written HTTP/1.1 GETs with keep-alive,
- * and a parser that reads only the status line and Content-Length. The publish that wakes
- * them is sent from here too, so both ends of every latency come from one clock:
- * latency = (poll response fully received) − (publish request written to its socket).
+ * One raw TCP socket per held poll (lib/raw-http.ts: hand-written HTTP/1.1, keep-alive). On
+ * an answer only the arrival time and the raw body are kept; parsing and checking happen
+ * after every answer is in, so the client does as little as possible while answers arrive.
+ *
+ * pollgate: GET /v1/events?wait=W&limit=L[&ack=C] with the consumer's key; the next poll acks
+ *   the cursor of the previous answer (as a real consumer does).
+ * nchan: GET /sub?id=CHANNEL; the next poll sends If-Modified-Since / If-None-Match from the
+ *   previous answer (nchan's way of asking for the message after the last one seen).
  *
  * Ops (each answered with the same id):
- *   init  {port, keys, adminKey}   one connection slot per key
- *   arm   {waitS, limit}           send one poll per consumer (ack= the cursor its last answer returned)
- *   check                          how many polls answered early (must be 0 before fire) / are pending
- *   fire  {body, timeoutMs}        publish, then wait for every poll's answer; returns latencies
- *   close                          close the sockets and exit
+ *   init    {port, mode, polls:[{key?|channel?, expect}]}
+ *   arm     {waitS, limit, count?}  connect what is not connected, send one poll on each of
+ *                              the first `count` slots (default all); the others stay idle
+ *   check                      polls answered early (must be 0 before a publish) / pending
+ *   fire                       from now on, answers are wake answers (not early)
+ *   publish {requests, conns}  send raw publish requests over `conns` connections, pipelined,
+ *                              round robin; answers each request's send time, status, answer time
+ *   collect {timeoutMs, round} wait for every poll's answer; check each carries exactly its one
+ *                              message of this round; answer arrival times (-1: none)
+ *   drop                       close every poll connection (releases held polls)
+ *   close                      close everything and exit
+ * Times are monoMs() (CLOCK_MONOTONIC), comparable across processes.
  */
-import net from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { monoMs, RawConnection, type RawResponse } from './raw-http.ts';
 
-interface Response {
-  status: number;
-  body: string;
-  /** performance.now() when the last byte of the body arrived. */
-  at: number;
+export type PollMode = 'pollgate' | 'nchan';
+
+export interface PollSpec {
+  /** pollgate: the consumer key. */
+  key?: string;
+  /** nchan: the channel id. */
+  channel?: string;
+  /** The `c` field every message for this poll carries (its tenant or channel). */
+  expect: string;
 }
 
-/** One keep-alive connection carrying one request at a time. */
-class RawConnection {
-  private socket: net.Socket | null = null;
-  private buffer: Buffer = Buffer.alloc(0);
-  private onResponse: ((r: Response) => void) | null = null;
-
-  constructor(private readonly port: number) {}
-
-  get connected(): boolean {
-    return this.socket !== null;
-  }
-
-  connect(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: '127.0.0.1', port: this.port });
-      socket.setNoDelay(true);
-      socket.once('connect', () => {
-        socket.off('error', reject);
-        resolve();
-      });
-      socket.once('error', reject);
-      socket.on('error', () => {}); // reported through 'close'
-      socket.on('data', (chunk: Buffer) => this.onData(chunk));
-      socket.on('close', () => {
-        if (this.socket === socket) this.socket = null;
-        this.buffer = Buffer.alloc(0);
-        const pending = this.onResponse;
-        this.onResponse = null;
-        pending?.({ status: 0, body: 'connection closed', at: performance.now() });
-      });
-      this.socket = socket;
-    });
-  }
-
-  /** Writes the request; cb gets the response (status 0 if the connection dropped). */
-  send(request: string, cb: (r: Response) => void): void {
-    if (!this.socket) throw new Error('not connected');
-    this.onResponse = cb;
-    this.socket.write(request);
-  }
-
-  close(): void {
-    this.socket?.destroy();
-    this.socket = null;
-  }
-
-  private onData(chunk: Buffer): void {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-    const headerEnd = this.buffer.indexOf('\r\n\r\n');
-    if (headerEnd < 0) return;
-    const head = this.buffer.toString('latin1', 0, headerEnd);
-    const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-    if (!length) {
-      // Minimal on purpose: pollgate answers with Content-Length; anything else is a bug here.
-      this.finish({ status: -1, body: `no content-length in: ${head.slice(0, 200)}`, at: performance.now() }, this.buffer.length);
-      return;
-    }
-    const total = headerEnd + 4 + Number(length[1]);
-    if (this.buffer.length < total) return;
-    const at = performance.now();
-    const status = Number(head.slice(9, 12));
-    this.finish({ status, body: this.buffer.toString('utf8', headerEnd + 4, total), at }, total);
-  }
-
-  private finish(r: Response, consumed: number): void {
-    this.buffer = this.buffer.subarray(consumed);
-    const cb = this.onResponse;
-    this.onResponse = null;
-    cb?.(r);
-  }
+export interface PublishResult {
+  sentAt: number[];
+  status: number[];
+  at: number[];
+  sample: string;
 }
 
-interface Poll {
-  key: string;
-  conn: RawConnection;
-  /** The cursor of the last answer: acked by the next poll. */
-  cursor: string | null;
-  response: Response | null;
+export interface CollectResult {
+  complete: boolean;
+  /** Per poll: monoMs() of the answer's last byte; -1 when none came. */
+  at: number[];
+  statuses: Record<string, number>;
+  bad: number;
+  badSample: string[];
 }
 
-type Message =
-  | { id: number; op: 'init'; port: number; keys: string[]; adminKey: string }
-  | { id: number; op: 'arm'; waitS: number; limit: number }
+export type Message =
+  | { id: number; op: 'init'; port: number; mode: PollMode; polls: PollSpec[] }
+  | { id: number; op: 'arm'; waitS: number; limit: number; count?: number }
   | { id: number; op: 'check' }
-  | { id: number; op: 'fire'; body: string; timeoutMs: number }
+  | { id: number; op: 'fire' }
+  | { id: number; op: 'publish'; requests: string[]; conns: number }
+  | { id: number; op: 'collect'; timeoutMs: number; round: number }
+  | { id: number; op: 'drop' }
   | { id: number; op: 'close' };
 
-let polls: Poll[] = [];
-let publisher: RawConnection | null = null;
-let port = 0;
-let adminKey = '';
-let phase: 'idle' | 'armed' | 'fired' = 'idle';
-let earlyResponses: Response[] = [];
-let allAnswered: (() => void) | null = null;
-let answered = 0;
+interface Poll {
+  spec: PollSpec;
+  conn: RawConnection;
+  /** pollgate: cursor of the last answer, acked by the next poll. */
+  cursor: string | null;
+  /** nchan: validators of the last message seen. */
+  lastModified: string | null;
+  etag: string | null;
+  response: RawResponse | null;
+}
 
-const CONNECT_CONCURRENCY = 100;
+let polls: Poll[] = [];
+/** The polls armed in this round: the first `count` of polls. */
+let active: Poll[] = [];
+let publishers: RawConnection[] = [];
+let port = 0;
+let mode: PollMode = 'pollgate';
+let fired = false;
+let early: RawResponse[] = [];
+let answered = 0;
+let onAll: (() => void) | null = null;
+
+const CONNECT_CONCURRENCY = 200;
 
 async function connectAll(conns: RawConnection[]): Promise<void> {
   const todo = conns.filter((c) => !c.connected);
@@ -129,105 +97,152 @@ async function connectAll(conns: RawConnection[]): Promise<void> {
   }
 }
 
-function onPollResponse(poll: Poll, r: Response): void {
+function onAnswer(poll: Poll, r: RawResponse): void {
   poll.response = r;
-  if (phase !== 'fired') earlyResponses.push(r);
+  if (!fired) early.push(r);
   answered += 1;
-  if (answered === polls.length) allAnswered?.();
+  if (answered === active.length) onAll?.();
 }
 
-async function arm(waitS: number, limit: number): Promise<number> {
-  await connectAll(polls.map((p) => p.conn));
-  phase = 'armed';
-  earlyResponses = [];
+function pollRequest(p: Poll, waitS: number, limit: number): string {
+  if (mode === 'pollgate') {
+    const ack = p.cursor ? `&ack=${p.cursor}` : '';
+    return `GET /v1/events?wait=${waitS}&limit=${limit}${ack} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${p.spec.key}\r\n\r\n`;
+  }
+  let headers = '';
+  if (p.lastModified) headers += `If-Modified-Since: ${p.lastModified}\r\n`;
+  if (p.etag) headers += `If-None-Match: ${p.etag}\r\n`;
+  return `GET /sub?id=${p.spec.channel} HTTP/1.1\r\nHost: 127.0.0.1\r\n${headers}\r\n`;
+}
+
+async function arm(waitS: number, limit: number, count: number): Promise<number> {
+  active = polls.slice(0, count);
+  await connectAll(active.map((p) => p.conn));
+  fired = false;
+  early = [];
   answered = 0;
-  for (const poll of polls) {
-    poll.response = null;
-    const ack = poll.cursor ? `&ack=${poll.cursor}` : '';
-    poll.conn.send(
-      `GET /v1/events?wait=${waitS}&limit=${limit}${ack} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${poll.key}\r\n\r\n`,
-      (r) => onPollResponse(poll, r),
-    );
+  for (const p of active) {
+    p.response = null;
+    p.conn.send(pollRequest(p, waitS, limit), (r) => onAnswer(p, r));
   }
   return polls.length;
 }
 
-async function fire(body: string, timeoutMs: number) {
-  if (!publisher) publisher = new RawConnection(port);
-  if (!publisher.connected) await publisher.connect();
-  const everyone = new Promise<boolean>((resolve) => {
+async function publish(requests: string[], conns: number): Promise<PublishResult> {
+  while (publishers.length < conns) publishers.push(new RawConnection(port));
+  const use = publishers.slice(0, conns);
+  await connectAll(use);
+  const sentAt: number[] = new Array(requests.length);
+  const status: number[] = new Array(requests.length);
+  const at: number[] = new Array(requests.length);
+  let sample = '';
+  await new Promise<void>((resolve) => {
+    let left = requests.length;
+    requests.forEach((req, i) => {
+      sentAt[i] = monoMs();
+      use[i % use.length]!.send(req, (r) => {
+        status[i] = r.status;
+        at[i] = r.at;
+        if (r.status < 200 || r.status > 299) sample ||= `${r.status} ${r.body.slice(0, 300)}`;
+        if (--left === 0) resolve();
+      });
+    });
+  });
+  return { sentAt, status, at, sample };
+}
+
+/** Is this answer exactly the one message of `round` for this poll? Updates its cursor/validators. */
+function checkAnswer(p: Poll, r: RawResponse, round: number): string | null {
+  if (r.status !== 200) return `status ${r.status}: ${r.body.slice(0, 200)}`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(r.body);
+  } catch {
+    return `not JSON: ${r.body.slice(0, 200)}`;
+  }
+  let data: { c?: unknown; r?: unknown } | undefined;
+  if (mode === 'pollgate') {
+    const page = parsed as { events: Array<{ data: { c?: unknown; r?: unknown } }>; cursor: string };
+    p.cursor = page.cursor;
+    if (page.events.length !== 1) return `${page.events.length} events (want exactly 1)`;
+    data = page.events[0]!.data;
+  } else {
+    p.lastModified = r.headers['last-modified'] ?? null;
+    p.etag = r.headers.etag ?? null;
+    data = parsed as { c?: unknown; r?: unknown };
+  }
+  if (data?.c !== p.spec.expect || data.r !== round) return `got ${JSON.stringify(data)}, want c=${p.spec.expect} r=${round}`;
+  return null;
+}
+
+async function collect(timeoutMs: number, round: number): Promise<CollectResult> {
+  const complete = await new Promise<boolean>((resolve) => {
+    if (answered === active.length) return resolve(true);
     const timer = setTimeout(() => resolve(false), timeoutMs);
-    allAnswered = () => {
+    onAll = () => {
       clearTimeout(timer);
       resolve(true);
     };
-    if (answered === polls.length) allAnswered();
   });
-  const request =
-    `POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${adminKey}\r\n` +
-    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-  phase = 'fired';
-  let sentAt = 0;
-  const published = new Promise<Response>((resolve) => {
-    sentAt = performance.now();
-    publisher!.send(request, resolve);
-  });
-  const publishResponse = await published;
-  const complete = await everyone;
-  allAnswered = null;
-  phase = 'idle';
-
-  const latenciesMs: number[] = [];
+  onAll = null;
+  const at: number[] = [];
   const statuses: Record<string, number> = {};
-  const eventCounts: Record<string, number> = {};
-  const tenants = new Set<string>();
-  let missing = 0;
-  for (const poll of polls) {
-    const r = poll.response;
+  const badSample: string[] = [];
+  let bad = 0;
+  for (const p of active) {
+    const r = p.response;
     if (!r) {
-      missing += 1;
+      at.push(-1);
       continue;
     }
-    latenciesMs.push(r.at - sentAt);
+    at.push(r.at);
     statuses[r.status] = (statuses[r.status] ?? 0) + 1;
-    if (r.status !== 200) continue;
-    const parsed = JSON.parse(r.body) as { events: Array<{ tenant: string }>; cursor: string };
-    poll.cursor = parsed.cursor;
-    eventCounts[parsed.events.length] = (eventCounts[parsed.events.length] ?? 0) + 1;
-    for (const e of parsed.events) tenants.add(e.tenant);
+    const problem = checkAnswer(p, r, round);
+    if (problem) {
+      bad += 1;
+      if (badSample.length < 3) badSample.push(problem);
+    }
   }
-  return {
-    complete,
-    missing,
-    latenciesMs,
-    statuses,
-    eventCounts,
-    distinctTenants: tenants.size,
-    publishStatus: publishResponse.status,
-    publishMs: publishResponse.at - sentAt,
-  };
+  return { complete, at, statuses, bad, badSample };
 }
 
 async function handle(msg: Message): Promise<unknown> {
   switch (msg.op) {
     case 'init':
       port = msg.port;
-      adminKey = msg.adminKey;
-      polls = msg.keys.map((key) => ({ key, conn: new RawConnection(port), cursor: null, response: null }));
+      mode = msg.mode;
+      polls = msg.polls.map((spec) => ({
+        spec,
+        conn: new RawConnection(port, mode === 'nchan' ? ['last-modified', 'etag'] : []),
+        cursor: null,
+        lastModified: null,
+        etag: null,
+        response: null,
+      }));
       return { polls: polls.length };
     case 'arm':
-      return { sent: await arm(msg.waitS, msg.limit) };
+      return { sent: await arm(msg.waitS, msg.limit, msg.count ?? polls.length) };
     case 'check':
       return {
-        early: earlyResponses.length,
-        earlySample: earlyResponses.slice(0, 3).map((r) => `${r.status} ${r.body.slice(0, 200)}`),
-        pending: polls.filter((p) => !p.response).length,
+        early: early.length,
+        earlySample: early.slice(0, 3).map((r) => `${r.status} ${r.body.slice(0, 200)}`),
+        pending: active.filter((p) => !p.response).length,
       };
     case 'fire':
-      return fire(msg.body, msg.timeoutMs);
+      fired = true;
+      return {};
+    case 'publish':
+      return publish(msg.requests, msg.conns);
+    case 'collect':
+      return collect(msg.timeoutMs, msg.round);
+    case 'drop':
+      for (const p of polls) p.conn.close();
+      active = [];
+      answered = 0;
+      return {};
     case 'close':
       for (const p of polls) p.conn.close();
-      publisher?.close();
+      for (const c of publishers) c.close();
       setImmediate(() => process.exit(0));
       return {};
   }

@@ -10,7 +10,7 @@
  *    the measurement); only the last lines are kept, for error messages.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -171,11 +171,64 @@ export function spawnChild(command: string, args: string[], options: SpawnOption
   };
 }
 
-/** `node [nodeArgs] --import tsx script [args]`, from the repository root. */
+/** The open-files limit the benches ask for (10,000 held sockets per process, plus slack). */
+export const NOFILE_WANTED = 65536;
+
+/**
+ * [command, args] that run `command args…` through bash after raising the open-files soft
+ * limit to NOFILE_WANTED, or to the hard limit when that is lower (an unprivileged container
+ * cannot go above it). `exec` keeps the pid: the pid we hold is the program's own.
+ */
+export function withNofile(command: string, args: string[]): [string, string[]] {
+  const script = `ulimit -n ${NOFILE_WANTED} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"`;
+  return ['bash', ['-c', script, command, ...args]];
+}
+
+/** "Max open files" (soft) of a process, from /proc/<pid>/limits; null if unreadable. */
+export function openFilesLimit(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+    return m ? (m[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m[1])) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Resident set size of a process in KiB (VmRSS), null if it is gone. */
+export function rssKiB(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Pids whose parent is pid (nginx's workers under its master), from /proc/<n>/stat. */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * `node [nodeArgs] --import tsx script [args]`, from the repository root, with the open-files
+ * limit raised (see withNofile) so a server can hold 10,000 polls.
+ */
 export function spawnNode(script: string, opts: { args?: string[]; nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {}): Child {
-  return spawnChild(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', script, ...(opts.args ?? [])], {
-    env: opts.env ?? process.env,
-  });
+  const [command, args] = withNofile(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', script, ...(opts.args ?? [])]);
+  return spawnChild(command, args, { env: opts.env ?? process.env });
 }
 
 let clockTicks: number | null = null;

@@ -12,6 +12,16 @@ export interface Row {
   pollgate: Spread | null;
   /** null: no in-run baseline for this row (the table shows "—"). */
   baseline: Spread | null;
+  /** What the baseline/peer column is: "bare Hono", "nchan", "empty log"… (shown in the cell). */
+  peer?: string;
+  /** The baseline cell when there is no baseline figure ("nchan not available: …"). */
+  baselineText?: string;
+  /** The target from the issue, in words ("≥ 0.8× bare Hono", "≤ nchan", "≥ 150k/s"). */
+  target?: string;
+  /** An absolute target: with no baseline, the ratio column is pollgate ÷ this. */
+  targetValue?: number;
+  /** Whether the target is met (medians); null: could not be judged. */
+  met?: boolean | null;
   /** Per interleaved pair pollgate÷baseline, when both were measured in pairs. */
   pairRatios?: number[];
   /** Anything a reader needs to trust the row: checks passed, what was skipped and why. */

@@ -7,7 +7,7 @@
  * bound port, as POLLGATE_PORT=0 needs) is an info line too, so at warn it never comes; the
  * port is then read from /proc (the child's one listening TCP socket), whichever is first.
  */
-import { mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir, removeTempDir, ROOT, spawnNode, type Child } from './proc.ts';
 
@@ -108,8 +108,20 @@ async function boundPort(child: Child, msg: string, timeoutMs: number): Promise<
   }
 }
 
-export async function startPollgate(opts: { profileDir?: string | undefined; profileName?: string } = {}): Promise<PollgateServer> {
+export interface StartPollgateOptions {
+  profileDir?: string | undefined;
+  profileName?: string;
+  /** Start from a copy of this data directory (a template with consumers in it). */
+  template?: string;
+  /** Extra POLLGATE_* settings. */
+  env?: Record<string, string>;
+  /** Keep the data directory when the server stops (to use it as a template). */
+  keepDataDir?: boolean;
+}
+
+export async function startPollgate(opts: StartPollgateOptions = {}): Promise<PollgateServer> {
   const dataDir = makeTempDir('pollgate-bench');
+  if (opts.template) cpSync(opts.template, dataDir, { recursive: true });
   const nodeArgs: string[] = [];
   let profileDir: string | null = null;
   if (opts.profileDir) {
@@ -128,6 +140,7 @@ export async function startPollgate(opts: { profileDir?: string | undefined; pro
       POLLGATE_PORT: '0',
       POLLGATE_ADMIN_KEY: ADMIN_KEY,
       POLLGATE_LOG_LEVEL: 'warn',
+      ...opts.env,
     },
   });
   let port: number;
@@ -148,7 +161,7 @@ export async function startPollgate(opts: { profileDir?: string | undefined; pro
     profileDir,
     async stop() {
       const code = await child.stop();
-      removeTempDir(dataDir);
+      if (!opts.keepDataDir) removeTempDir(dataDir);
       return code;
     },
   };
