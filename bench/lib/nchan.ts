@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { isAbsolute, join } from 'node:path';
-import { childPids, makeTempDir, openFilesLimit, removeTempDir, rssKiB, spawnChild, type Child } from './proc.ts';
+import { childPids, makeTempDir, openFilesLimit, pssKiB, removeTempDir, rssKiB, spawnChild, type Child } from './proc.ts';
 
 export type NchanAvailability =
   | { ok: true; nginx: string; nchan: string; module: string }
@@ -100,6 +100,8 @@ export interface NchanServer {
   pids(): number[];
   /** RSS of the master plus every worker, KiB. */
   rssKiB(): number;
+  /** Per process: pid, role, RSS and PSS in KiB. */
+  memory(): Array<{ pid: number; role: 'master' | 'worker'; rss: number; pss: number }>;
   /** Subscribers held right now, from nchan_stub_status. */
   subscribers(): Promise<number>;
   /** The worker's open-files limit (worker_rlimit_nofile). */
@@ -197,6 +199,7 @@ export async function startNchan(): Promise<NchanServer> {
     child,
     pids,
     rssKiB: () => pids().reduce((n, pid) => n + (rssKiB(pid) ?? 0), 0),
+    memory: () => pids().map((pid) => ({ pid, role: pid === master ? ('master' as const) : ('worker' as const), rss: rssKiB(pid) ?? 0, pss: pssKiB(pid) ?? 0 })),
     async subscribers() {
       const res = await fetch(`${url}/nchan_status`);
       const text = await res.text();

@@ -206,6 +206,21 @@ export function rssKiB(pid: number | undefined): number | null {
   }
 }
 
+/**
+ * Proportional set size in KiB (Pss from /proc/<pid>/smaps_rollup): pages shared between
+ * processes (nginx's shared memory zone, mapped by master and worker) are split between
+ * them instead of counted in full by each. null if unreadable.
+ */
+export function pssKiB(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Pids whose parent is pid (nginx's workers under its master), from /proc/<n>/stat. */
 export function childPids(pid: number): number[] {
   const out: number[] = [];
