@@ -9,6 +9,7 @@
  * web Request and a web ReadableStream, which on Node 20 costs 2–3× the whole request on this
  * machine (see bench/README.md); a baseline built on it would flatter pollgate.
  * POST /web/v1/events is that idiomatic variant, kept for comparing by hand; no scenario uses it.
+ * GET /v1/events serves a stored 1000-event page (PUT /bench/page): the drain bench's ceiling.
  *
  * Prints {"msg":"baseline listening","port":N} once bound (port 0: the OS picks one).
  */
@@ -40,6 +41,17 @@ app.post('/web/v1/events', async (c) => {
   const body: unknown = await c.req.json();
   return c.json(answer(body), 201);
 });
+
+// The drain bench's ceiling: GET /v1/events answers a stored page (one of pollgate's own
+// 1000-event pages, byte for byte, stored with PUT /bench/page), doing no other work.
+let page = '{"events":[],"cursor":"0000000000000000","more":false}';
+
+app.put('/bench/page', async (c) => {
+  page = (await readBody(c.env.incoming)).toString('utf8');
+  return c.json({ bytes: Buffer.byteLength(page) });
+});
+
+app.get('/v1/events', (c) => c.body(page, 200, { 'content-type': 'application/json' }));
 
 const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) => {
   process.stdout.write(`${JSON.stringify({ msg: 'baseline listening', port: info.port })}\n`);
