@@ -221,7 +221,7 @@ function cpuPerEvent(r: Measured, o: DuelOptions): number {
   return ((r.serverCpuS ?? Number.NaN) * 1e6) / (r.requests * o.eventsPerRequest);
 }
 
-function commitStats(m0: Map<string, number> | null, m1: Map<string, number> | null, durationS: number): LogCheck['commits'] {
+export function commitStats(m0: Map<string, number> | null, m1: Map<string, number> | null, durationS: number): LogCheck['commits'] {
   const d = (k: string) => (m1?.get(k) ?? Number.NaN) - (m0?.get(k) ?? Number.NaN);
   const count = d('pollgate_commit_group_size_count');
   if (!m0 || !m1 || !(count > 0)) return null;
@@ -234,7 +234,7 @@ function commitStats(m0: Map<string, number> | null, m1: Map<string, number> | n
   };
 }
 
-function checkLog(run: string, r: WrkResult, appended: number, o: DuelOptions): Omit<LogCheck, 'commits' | 'headBefore'> {
+export function checkLog(run: string, r: WrkResult, appended: number, o: DuelOptions): Omit<LogCheck, 'commits' | 'headBefore'> {
   // pollgate answers 201 for a new event and 4xx/5xx for failures; wrk counts >399 as errors.
   const ok2xx = r.requests - r.statusErrors;
   const inFlightEvents = appended - ok2xx * o.eventsPerRequest;
