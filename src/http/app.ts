@@ -13,6 +13,7 @@ import { consumerAdminRoutes } from './consumers.ts';
 import { openApiRoutes } from './openapi.ts';
 import { opsRoutes } from './ops.ts';
 import { publishRoutes } from './publish.ts';
+import { uiRoutes } from './ui.ts';
 import { webhookRoutes } from './webhooks.ts';
 
 export function createApp(s: Services, opts: { isClosing: () => boolean }): Hono<Env> {
@@ -29,6 +30,7 @@ export function createApp(s: Services, opts: { isClosing: () => boolean }): Hono
 
   app.route('/', opsRoutes(s, opts.isClosing));
   app.route('/', openApiRoutes(s));
+  app.route('/', uiRoutes());
   const auth = authenticate(s.db, s.adminKeyHash);
   app.use('/v1/*', auth);
   app.get('/metrics', auth, async (c) => {
