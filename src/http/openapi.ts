@@ -30,12 +30,14 @@ const envelope = z
     data: z.unknown(),
   });
 
+// The filter is validated by parseFilter (filter/filter.ts), which is strict: unknown keys are
+// errors, so the document says additionalProperties:false too.
 const filterDoc = z
-  .object({
+  .strictObject({
     types: z.array(z.string()).optional().meta({ description: '`*` matches one segment, a final `**` one or more.' }),
     where: z
       .array(
-        z.object({
+        z.strictObject({
           field: z.string().meta({ example: 'data.priority' }),
           op: z.enum(['eq', 'ne', 'in', 'nin', 'contains', 'starts_with', 'exists', 'gt', 'gte', 'lt', 'lte']),
           value: z.unknown().optional(),
@@ -125,12 +127,42 @@ type Schema = z.ZodType;
 type Auth = 'admin' | 'consumer' | 'none';
 
 interface Operation {
+  /** operationId: unique, stable, for generated clients. */
+  id: string;
   summary: string;
   auth: Auth;
   body?: Schema;
   query?: z.ZodObject;
   params?: string[];
   responses: Record<number, Schema | null | string>;
+  /** 4xx answers beyond those implied by auth, body, query and params (status → when). */
+  errors?: Record<number, string>;
+}
+
+/**
+ * The 4xx/503 answers of an operation, each with the error shape. Most follow from what the
+ * operation takes: a key (401, 403), a JSON body (400, 413, 415), a query (400), an id (404).
+ */
+function errorResponses(op: Operation): Record<number, string> {
+  const errors: Record<number, string> = {};
+  if (op.body) errors[400] = '`invalid_json` (not JSON, empty) or `invalid_request` (wrong shape, value or unknown field; `field` names it).';
+  else if (op.query) errors[400] = '`invalid_request`: a query parameter is out of range or malformed; `field` names it.';
+  if (op.auth !== 'none') {
+    errors[401] = '`unauthorized`: no key, or the key is not valid.';
+    errors[403] =
+      op.auth === 'admin'
+        ? '`forbidden`: a consumer key; this call needs the admin key.'
+        : '`forbidden`: the admin key; this call needs a consumer key (pgk_…).';
+  }
+  if (op.params) errors[404] = '`not_found`: no consumer with this id.';
+  if (op.body) {
+    errors[413] = '`payload_too_large`: the body (or one event’s `data`) is over the configured limit.';
+    errors[415] = '`unsupported_media_type`: the content-type is not JSON.';
+  }
+  Object.assign(errors, op.errors);
+  // Every call but /healthz is refused while the server shuts down.
+  if (op.id !== 'healthz') errors[503] ??= '`shutting_down` (retry shortly) or `unavailable` (the database could not commit).';
+  return errors;
 }
 
 export function openApiDocument(s: Services): Record<string, unknown> {
@@ -140,12 +172,14 @@ export function openApiDocument(s: Services): Record<string, unknown> {
     const { $schema: _ignored, ...rest } = doc;
     return rest;
   };
-  const errorRef = clean(out(errorBody));
+  const errorRef = { $ref: '#/components/schemas/Error' };
   const publishBody = z.union([eventInputSchema, z.array(eventInputSchema).min(1).max(MAX_BATCH)]);
+  const pollCursor = '`invalid_request` (wait, limit) or `invalid_cursor` (after, ack: not a cursor of this gateway, or past the head); `field` names it.';
 
   const ops: Record<string, Record<string, Operation>> = {
     '/v1/events': {
       post: {
+        id: 'publishEvents',
         summary: `Publish one event, or an array of 1 to ${MAX_BATCH} (all or nothing). Answered after the commit is durable.`,
         auth: 'admin',
         body: publishBody,
@@ -155,21 +189,50 @@ export function openApiDocument(s: Services): Record<string, unknown> {
         },
       },
       get: {
+        id: 'pollEvents',
         summary: 'Long-poll the consumer’s events. Answers at once when events are there, else holds up to `wait` seconds.',
         auth: 'consumer',
         query: pollQuerySchema(s.config.maxWaitMs / 1000),
         responses: { 200: pollResponse },
+        errors: {
+          400: pollCursor,
+          404: '`not_found`: the consumer was deleted while the poll was held.',
+          409: '`superseded`: a newer poll of this consumer took over (one held poll per consumer); `push_mode`: the consumer is in push mode.',
+          410: '`cursor_expired`: retention removed events after the read position; `earliest` says where to seek.',
+        },
       },
     },
     '/v1/ack': {
-      post: { summary: 'Commit a cursor (idempotent; never moves backwards).', auth: 'consumer', body: ackSchema, responses: { 200: z.object({ cursor }) } },
+      post: {
+        id: 'ack',
+        summary: 'Commit a cursor (idempotent; never moves backwards).',
+        auth: 'consumer',
+        body: ackSchema,
+        responses: { 200: z.object({ cursor }) },
+        errors: {
+          400: '`invalid_json`, `invalid_request`, or `invalid_cursor` (not a cursor of this gateway, or past the head); `field` names it.',
+          404: '`not_found`: the consumer no longer exists.',
+          409: '`push_mode`: the consumer is in push mode; the bridge owns its cursor.',
+        },
+      },
     },
     '/v1/consumer': {
-      get: { summary: 'The calling consumer, with its cursor and lag.', auth: 'consumer', responses: { 200: consumerView } },
+      get: { id: 'getOwnConsumer', summary: 'The calling consumer, with its cursor and lag.', auth: 'consumer', responses: { 200: consumerView } },
     },
     '/v1/consumers': {
-      post: { summary: 'Create a consumer; its key is shown once.', auth: 'admin', body: createSchema.extend({ filter: filterDoc.optional(), start: positionSchema.optional() }), responses: { 201: withKey } },
+      post: {
+        id: 'createConsumer',
+        summary: 'Create a consumer; its key is shown once.',
+        auth: 'admin',
+        body: createSchema.extend({ filter: filterDoc.optional(), start: positionSchema.optional() }),
+        responses: { 201: withKey },
+        errors: {
+          400: '`invalid_json`, `invalid_request`, `invalid_filter` (the message names the problem) or `invalid_cursor` (start); `field` names it.',
+          409: '`conflict`: the tenant already has a consumer with this name.',
+        },
+      },
       get: {
+        id: 'listConsumers',
         summary: 'List consumers, ordered by id.',
         auth: 'admin',
         query: z.object({ tenant: z.string().optional(), limit: z.string().optional(), after: z.string().optional().meta({ description: '`next` of the previous page.' }) }),
@@ -177,36 +240,77 @@ export function openApiDocument(s: Services): Record<string, unknown> {
       },
     },
     '/v1/consumers/{id}': {
-      get: { summary: 'One consumer.', auth: 'admin', params: ['id'], responses: { 200: consumerView } },
-      patch: { summary: 'Change name or filter.', auth: 'admin', params: ['id'], body: patchSchema.extend({ filter: filterDoc.optional() }), responses: { 200: consumerView } },
-      delete: { summary: 'Delete the consumer (and its webhook).', auth: 'admin', params: ['id'], responses: { 204: null } },
+      get: { id: 'getConsumer', summary: 'One consumer.', auth: 'admin', params: ['id'], responses: { 200: consumerView } },
+      patch: {
+        id: 'updateConsumer',
+        summary: 'Change name or filter.',
+        auth: 'admin',
+        params: ['id'],
+        body: patchSchema.extend({ filter: filterDoc.optional() }),
+        responses: { 200: consumerView },
+        errors: {
+          400: '`invalid_json`, `invalid_request` or `invalid_filter` (the message names the problem); `field` names it.',
+          409: '`conflict`: the tenant already has a consumer with this name.',
+        },
+      },
+      delete: { id: 'deleteConsumer', summary: 'Delete the consumer (and its webhook).', auth: 'admin', params: ['id'], responses: { 204: null } },
     },
     '/v1/consumers/{id}/seek': {
-      post: { summary: 'Move the committed cursor.', auth: 'admin', params: ['id'], body: seekSchema, responses: { 200: consumerView } },
+      post: {
+        id: 'seekConsumer',
+        summary: 'Move the committed cursor.',
+        auth: 'admin',
+        params: ['id'],
+        body: seekSchema,
+        responses: { 200: consumerView },
+        errors: { 400: '`invalid_json`, `invalid_request` or `invalid_cursor` (not a cursor of this gateway, or past the head); `field` names it.' },
+      },
     },
     '/v1/consumers/{id}/key': {
-      post: { summary: 'Rotate the key: the old one stops working, the new one is shown once.', auth: 'admin', params: ['id'], responses: { 200: withKey } },
+      post: { id: 'rotateConsumerKey', summary: 'Rotate the key: the old one stops working, the new one is shown once. Takes no body.', auth: 'admin', params: ['id'], responses: { 200: withKey } },
     },
     '/v1/consumers/{id}/webhook': {
       put: {
+        id: 'putWebhook',
         summary: 'Create or replace the webhook; enabled puts the consumer in push mode at its cursor. The secret is shown only when set or generated.',
         auth: 'admin',
         params: ['id'],
         body: webhookSchema,
         responses: { 201: webhookView.extend({ secret: z.string().optional() }), 200: webhookView.extend({ secret: z.string().optional() }) },
+        errors: { 400: '`invalid_json`, `invalid_request` (`field` names it) or `target_not_allowed` (the url resolves to a loopback, private, link-local or metadata address).' },
       },
       patch: {
+        id: 'patchWebhook',
         summary: 'Change some fields of the webhook (e.g. {"enabled":false} pauses this one consumer); the others stay.',
         auth: 'admin',
         params: ['id'],
         body: webhookPatchSchema,
         responses: { 200: webhookView.extend({ secret: z.string().optional() }) },
+        errors: {
+          400: '`invalid_json`, `invalid_request` (`field` names it) or `target_not_allowed` (the url resolves to a loopback, private, link-local or metadata address).',
+          404: '`not_found`: no consumer with this id, or it has no webhook.',
+        },
       },
-      get: { summary: 'The webhook and its delivery health (never the secret).', auth: 'admin', params: ['id'], responses: { 200: webhookView } },
-      delete: { summary: 'Remove the webhook: back to pull mode at the cursor the bridge reached.', auth: 'admin', params: ['id'], responses: { 200: consumerView } },
+      get: {
+        id: 'getWebhook',
+        summary: 'The webhook and its delivery health (never the secret).',
+        auth: 'admin',
+        params: ['id'],
+        responses: { 200: webhookView },
+        errors: { 404: '`not_found`: no consumer with this id, or it has no webhook.' },
+      },
+      delete: {
+        id: 'deleteWebhook',
+        summary: 'Remove the webhook: back to pull mode at the cursor the bridge reached.',
+        auth: 'admin',
+        params: ['id'],
+        responses: { 200: consumerView },
+        errors: { 404: '`not_found`: no consumer with this id, or it has no webhook.' },
+      },
     },
     '/v1/consumers/{id}/deliveries': {
       get: {
+        id: 'listDeliveries',
         summary: 'Webhook delivery attempts, newest first.',
         auth: 'admin',
         params: ['id'],
@@ -215,13 +319,29 @@ export function openApiDocument(s: Services): Record<string, unknown> {
       },
     },
     '/v1/bridge': {
-      get: { summary: 'Whether the push bridge delivers.', auth: 'admin', responses: { 200: bridgeView } },
-      put: { summary: 'Pause or resume all pushing at once.', auth: 'admin', body: bridgeSchema, responses: { 200: bridgeView } },
+      get: { id: 'getBridge', summary: 'Whether the push bridge delivers.', auth: 'admin', responses: { 200: bridgeView } },
+      put: { id: 'setBridge', summary: 'Pause or resume all pushing at once.', auth: 'admin', body: bridgeSchema, responses: { 200: bridgeView } },
     },
-    '/healthz': { get: { summary: 'Alive.', auth: 'none', responses: { 200: z.object({ status: z.string() }) } } },
-    '/readyz': { get: { summary: 'The database answers.', auth: 'none', responses: { 200: z.object({ status: z.string(), head: z.number() }), 503: z.object({ status: z.string() }) } } },
-    '/metrics': { get: { summary: 'Prometheus metrics.', auth: 'admin', responses: { 200: 'text/plain' } } },
-    '/openapi.json': { get: { summary: 'This document.', auth: 'none', responses: { 200: 'application/json' } } },
+    '/healthz': { get: { id: 'healthz', summary: 'Alive.', auth: 'none', responses: { 200: z.object({ status: z.string() }) } } },
+    '/readyz': {
+      get: {
+        id: 'readyz',
+        summary: 'The database answers and the server is not shutting down.',
+        auth: 'none',
+        responses: {
+          200: z.object({ status: z.string(), head: z.number() }),
+          503: z.union([z.object({ status: z.string() }), errorBody]).meta({ description: 'Not ready: the database does not answer, or the server is shutting down.' }),
+        },
+      },
+    },
+    '/metrics': { get: { id: 'metrics', summary: 'Prometheus metrics.', auth: 'admin', responses: { 200: 'text/plain' } } },
+    '/openapi.json': { get: { id: 'openapi', summary: 'This document.', auth: 'none', responses: { 200: 'application/json' } } },
+    // The ops page and its two assets (http/ui.ts): served without a key; the page asks for the
+    // admin key and sends it on its own API calls.
+    '/ui': { get: { id: 'opsPage', summary: 'The ops page: consumers, lag, held polls, webhook health, the bridge toggle.', auth: 'none', responses: { 200: 'text/html' } } },
+    '/ui/': { get: { id: 'opsPageSlash', summary: 'The ops page (same as /ui).', auth: 'none', responses: { 200: 'text/html' } } },
+    '/ui/app.js': { get: { id: 'opsPageScript', summary: 'The ops page’s script.', auth: 'none', responses: { 200: 'text/javascript' } } },
+    '/ui/style.css': { get: { id: 'opsPageStyle', summary: 'The ops page’s style sheet.', auth: 'none', responses: { 200: 'text/css' } } },
   };
 
   const paths: Record<string, Record<string, unknown>> = {};
@@ -241,8 +361,12 @@ export function openApiDocument(s: Services): Record<string, unknown> {
         else if (typeof schema === 'string') responses[status] = { description: 'OK', content: { [schema]: {} } };
         else responses[status] = { description: 'OK', content: { 'application/json': { schema: clean(out(schema)) } } };
       }
+      for (const [status, description] of Object.entries(errorResponses(op))) {
+        responses[status] ??= { description, content: { 'application/json': { schema: errorRef } } };
+      }
       responses.default = { description: 'An error; `code` says which.', content: { 'application/json': { schema: errorRef } } };
       paths[path]![method] = {
+        operationId: op.id,
         summary: op.summary,
         ...(op.auth === 'none' ? { security: [] } : { security: [{ [op.auth === 'admin' ? 'adminKey' : 'consumerKey']: [] }] }),
         ...(parameters.length ? { parameters } : {}),
@@ -260,6 +384,7 @@ export function openApiDocument(s: Services): Record<string, unknown> {
       description: 'A pull-first event gateway: publish events, long-poll them per consumer and ack a cursor, or switch a consumer to push (webhooks).',
     },
     components: {
+      schemas: { Error: clean(out(errorBody)) },
       securitySchemes: {
         adminKey: { type: 'http', scheme: 'bearer', description: 'The admin key (POLLGATE_ADMIN_KEY or data/admin.key).' },
         consumerKey: { type: 'http', scheme: 'bearer', description: 'A consumer key (pgk_…), shown once at creation or rotation.' },
