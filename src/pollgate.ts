@@ -75,8 +75,6 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
     onError: (message) => logger.warn({ error: message }, 'checkpoint failed; the WAL grows until one succeeds'),
   });
   const writer = createWriter(db, {
-    walFile: `${databaseFile(config.dataDir)}-wal`,
-    onBroken: (error) => logger.fatal({ err: error }, 'fdatasync of the WAL failed: refusing writes until restarted'),
     onCommit(jobs, seconds) {
       metrics.commitGroupSize.observe(jobs);
       metrics.commitDuration.observe(seconds);

@@ -10,7 +10,6 @@ export function opsRoutes(s: Services, isClosing: () => boolean): Hono {
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => {
     if (isClosing()) return c.json({ status: 'shutting_down' }, 503);
-    if (s.writer.broken) return c.json({ status: 'disk_failed' }, 503);
     try {
       s.db.prepare('SELECT 1').get();
     } catch {

@@ -1,14 +1,11 @@
 /**
  * Opens the SQLite database and brings its schema up to date.
  *
- * Durability: WAL. SQLite's synchronous=FULL would fsync the WAL inside COMMIT, on the event
- * loop, stalling every request for the length of an fsync. Instead COMMIT only writes the WAL
- * (synchronous=NORMAL) and the writer fdatasyncs the WAL file on libuv's thread pool before
- * any caller is answered or any reader is shown the commit (writer.ts): every acknowledged
- * write is on disk, as with FULL. NORMAL still makes SQLite sync the WAL before and the
- * database after each checkpoint, and checkpoints run off the event loop (checkpointer.ts).
- * Migrations are the numbered files in schema/, applied forward-only, each in one
- * transaction with its bookkeeping row.
+ * Durability: WAL with synchronous=FULL, so a COMMIT returns only after the WAL is fsynced;
+ * a publish is acknowledged after that (see writer.ts). Checkpoints (copying the WAL into
+ * the database file, with two more fsyncs) never run inside a COMMIT: a worker thread does
+ * them (checkpointer.ts). Migrations are the numbered files in schema/, applied
+ * forward-only, each in one transaction with its bookkeeping row.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -25,14 +22,12 @@ export function openDatabase(dataDir: string): Db {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const db = new Database(databaseFile(dataDir));
   db.pragma('journal_mode = WAL');
-  // Migrations commit with SQLite's own fsync; the writer takes over durability after them.
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   db.pragma('cache_size = -65536'); // 64 MiB page cache
   migrate(db);
-  // From here on: WAL fsynced by the writer off the loop; checkpoints by the checkpointer.
-  db.pragma('synchronous = NORMAL');
+  // Checkpoints run in the checkpointer's thread, never inside a COMMIT on the event loop.
   db.pragma('wal_autocheckpoint = 0');
   return db;
 }

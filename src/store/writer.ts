@@ -7,20 +7,12 @@
  * 2. A flush opens one IMMEDIATE transaction and runs each queued fn in its own savepoint:
  *    a fn that throws rolls back only its own changes (a batch stays all-or-nothing) and
  *    its caller gets the error; the others go on.
- * 3. COMMIT writes the group to the WAL without waiting for the disk (synchronous=NORMAL,
- *    see db.ts). The group then waits for an fdatasync of the WAL file, run on libuv's
- *    thread pool so the event loop keeps serving requests meanwhile. One fdatasync covers
- *    every group committed before it started: while one runs, the next groups commit and
- *    share the following one.
- * 4. Only once a group is on disk are its afterCommit hooks run (the log head moves,
- *    readers are told) and its callers' promises resolved, in commit order: no answer and
- *    no reader ever sees a write that a crash could still take back.
- * 5. If COMMIT fails (disk full, I/O error) every fn of the group is rejected and nothing
- *    of the group is visible. If an fdatasync fails, the kernel may already have dropped
- *    the unsynced pages, so nothing written since can be vouched for: the writer refuses
- *    every later write and reports itself broken (readiness fails) until restarted.
+ * 3. One COMMIT (one fsync under synchronous=FULL) then makes the whole group durable.
+ *    Only after it returns are the afterCommit hooks run and the callers' promises
+ *    resolved, so an answer to a client never precedes durability.
+ * 4. If COMMIT itself fails (disk full, I/O error) every fn of the group is rejected and
+ *    nothing of the group is visible.
  */
-import { closeSync, fdatasync, openSync } from 'node:fs';
 import type { Db } from './db.ts';
 import { ApiError } from '../errors.ts';
 
@@ -37,10 +29,8 @@ export interface Writer {
    * afterCommit runs synchronously right after COMMIT, before any caller resumes.
    */
   write<T>(fn: (db: Db) => T, afterCommit?: (value: T) => void): Promise<T>;
-  /** Commits what is queued and waits for it to be on disk, then refuses new writes. */
+  /** Commits what is queued, then refuses new writes. */
   close(): Promise<void>;
-  /** An fdatasync failed: nothing is accepted any more (see 5. above). */
-  readonly broken: boolean;
   /** Number of transactions committed and jobs they carried (for metrics and benches). */
   readonly stats: { commits: number; jobs: number };
 }
@@ -48,27 +38,13 @@ export interface Writer {
 /** Bounds one transaction so a flood of writers cannot make one commit arbitrarily long. */
 const MAX_JOBS_PER_GROUP = 4096;
 
-interface Committed {
-  group: Job[];
-  outcomes: Outcome[];
-}
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
-
-export interface WriterOptions {
-  /** The WAL file to fdatasync after each commit (db.ts: `${databaseFile}-wal`). */
-  walFile: string;
-  onCommit?: (jobs: number, seconds: number) => void;
-  /** An fdatasync failed; the writer is now broken. */
-  onBroken?: (error: unknown) => void;
-}
-
-export function createWriter(db: Db, opts: WriterOptions): Writer {
+export function createWriter(db: Db, hooks: { onCommit?: (jobs: number, seconds: number) => void } = {}): Writer {
   let queue: Job[] = [];
   let scheduled = false;
   let closed = false;
-  let broken: unknown = null;
   let idle: (() => void) | null = null;
   const stats = { commits: 0, jobs: 0 };
+  // Prepared once: an exec() would parse its SQL again for every job.
   const st = {
     begin: db.prepare('BEGIN IMMEDIATE'),
     commit: db.prepare('COMMIT'),
@@ -76,11 +52,6 @@ export function createWriter(db: Db, opts: WriterOptions): Writer {
     release: db.prepare('RELEASE job'),
     rollbackTo: db.prepare('ROLLBACK TO job'),
   };
-
-  // Committed groups waiting for the disk, oldest first, and the fdatasync in flight.
-  let unsynced: Committed[] = [];
-  let syncing = false;
-  let walFd: number | null = null;
 
   const schedule = () => {
     if (scheduled) return;
@@ -94,7 +65,7 @@ export function createWriter(db: Db, opts: WriterOptions): Writer {
     if (group === queue) queue = [];
     if (queue.length > 0) schedule();
 
-    const outcomes: Outcome[] = [];
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     const started = performance.now();
     try {
       st.begin.run();
@@ -121,37 +92,7 @@ export function createWriter(db: Db, opts: WriterOptions): Writer {
     }
     stats.commits += 1;
     stats.jobs += group.length;
-    opts.onCommit?.(group.length, (performance.now() - started) / 1000);
-    unsynced.push({ group, outcomes });
-    sync();
-  }
-
-  /** Starts an fdatasync covering every group committed so far, unless one is running. */
-  function sync(): void {
-    if (syncing || unsynced.length === 0) return;
-    syncing = true;
-    const covered = unsynced;
-    unsynced = [];
-    walFd ??= openSync(opts.walFile, 'r');
-    fdatasync(walFd, (error) => {
-      syncing = false;
-      if (error) {
-        broken = error;
-        opts.onBroken?.(error);
-        const failure = new ApiError('unavailable', 'the database could not write to disk; the server needs a restart');
-        failure.cause = error;
-        for (const c of [...covered, ...unsynced]) for (const job of c.group) job.reject(failure);
-        unsynced = [];
-        for (const job of queue.splice(0)) job.reject(failure);
-      } else {
-        for (const c of covered) settle(c);
-      }
-      sync();
-      finish();
-    });
-  }
-
-  function settle({ group, outcomes }: Committed): void {
+    hooks.onCommit?.(group.length, (performance.now() - started) / 1000);
     group.forEach((job, i) => {
       const outcome = outcomes[i]!;
       if (!outcome.ok) return job.reject(outcome.error);
@@ -161,12 +102,11 @@ export function createWriter(db: Db, opts: WriterOptions): Writer {
         job.resolve(outcome.value);
       }
     });
+    finish();
   }
 
   function finish(): void {
-    if (!scheduled && queue.length === 0 && !syncing && unsynced.length === 0 && idle) {
-      if (walFd !== null) closeSync(walFd);
-      walFd = null;
+    if (!scheduled && queue.length === 0 && idle) {
       idle();
       idle = null;
     }
@@ -174,11 +114,7 @@ export function createWriter(db: Db, opts: WriterOptions): Writer {
 
   return {
     stats,
-    get broken() {
-      return broken !== null;
-    },
     write<T>(fn: (db: Db) => T, afterCommit?: (value: T) => void): Promise<T> {
-      if (broken !== null) return Promise.reject(new ApiError('unavailable', 'the database could not write to disk; the server needs a restart'));
       if (closed) return Promise.reject(new ApiError('shutting_down', 'the server is shutting down'));
       return new Promise<T>((resolve, reject) => {
         queue.push({
@@ -192,9 +128,9 @@ export function createWriter(db: Db, opts: WriterOptions): Writer {
     },
     close(): Promise<void> {
       closed = true;
+      if (!scheduled && queue.length === 0) return Promise.resolve();
       return new Promise((resolve) => {
         idle = resolve;
-        finish();
       });
     },
   };
