@@ -5,9 +5,9 @@
  *    the cursor moves past events it skips).
  * 2. Deliver them one at a time, in log order. On a 2xx the cursor moves to the event. The
  *    record (cursor, webhook state, attempt log rows) is written behind delivery: at most one
- *    write per worker is in flight, and whatever happens meanwhile joins the next one, so a
- *    fast receiver costs one commit per disk round trip, not one per event (a crash at worst
- *    delivers the last few again: at-least-once).
+ *    write per worker is in flight or waiting, at most one every 25 ms, and whatever happens
+ *    meanwhile joins the next one, so a fast receiver costs a few commits a second, not one
+ *    per event (a crash at worst delivers the last few again: at-least-once).
  * 3. On a failure the attempt count, first failure time and next attempt time are written,
  *    and the loop sleeps until then; a restart reads them back and resumes on schedule.
  * 4. Failing for longer than the maximum age on one event disables the webhook, returns the
@@ -55,6 +55,12 @@ export interface WorkerInput {
   webhook: WebhookRow;
 }
 
+/**
+ * Least time between two record writes of one worker. Bounds the commits (each an fsync on
+ * the event loop) a fast receiver causes; a crash redelivers at most this much.
+ */
+const RECORD_INTERVAL_MS = 25;
+
 /** Events read ahead per query; the scan per query is bounded too. */
 const READ_AHEAD = 100;
 const SCAN_LIMIT = 1000;
@@ -73,6 +79,9 @@ export class Worker {
   /** Record not yet handed to the writer, and the write in flight (see 2. above). */
   private unrecorded: Unrecorded | null = null;
   private recording: Promise<void> | null = null;
+  private lastRecordAt = -Infinity;
+  /** Ends the wait before the next record write (stop, give-up). */
+  private hurry: () => void = () => {};
   /** Parsed once per webhook row, not per delivery. */
   private target: Target;
 
@@ -106,6 +115,7 @@ export class Worker {
    */
   async stop(opts: { abort?: boolean } = {}): Promise<void> {
     this.stopped = true;
+    this.hurry();
     if (opts.abort) this.abort.abort();
     this.wake();
     await this.done;
@@ -275,6 +285,21 @@ export class Worker {
 
   private async writeRecord(): Promise<void> {
     while (this.unrecorded) {
+      // A commit blocks the event loop for an fsync: at most one per worker per interval.
+      // Waits end on shared interval boundaries, so all workers' records join one commit.
+      const due = Math.ceil((this.lastRecordAt + RECORD_INTERVAL_MS) / RECORD_INTERVAL_MS) * RECORD_INTERVAL_MS;
+      const wait = due - performance.now();
+      if (wait > 0 && !this.stopped) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => this.hurry(), wait);
+          this.hurry = () => {
+            clearTimeout(timer);
+            this.hurry = () => {};
+            resolve();
+          };
+        });
+      }
+      this.lastRecordAt = performance.now();
       const u = this.unrecorded;
       this.unrecorded = null;
       const at = this.deps.clock.now();
@@ -291,8 +316,9 @@ export class Worker {
     this.recording = null;
   }
 
-  /** Resolves once everything recorded so far is committed. */
+  /** Resolves once everything recorded so far is committed (without waiting out the interval). */
   private async recorded(): Promise<void> {
+    this.hurry();
     while (this.recording) await this.recording;
   }
 }
