@@ -23,7 +23,8 @@ import { createDeliverer } from './push/deliver.ts';
 import type { Resolver } from './push/targets.ts';
 import { VERSION } from './version.ts';
 import type { Services } from './services.ts';
-import { openDatabase } from './store/db.ts';
+import { startCheckpointer } from './store/checkpointer.ts';
+import { databaseFile, openDatabase } from './store/db.ts';
 import { createLog } from './store/events.ts';
 import { createRetention } from './store/retention.ts';
 import { createWriter } from './store/writer.ts';
@@ -70,6 +71,9 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
 
   const log = createLog(db);
   const metrics = createMetrics();
+  const checkpointer = startCheckpointer(databaseFile(config.dataDir), {
+    onError: (message) => logger.warn({ error: message }, 'checkpoint failed; the WAL grows until one succeeds'),
+  });
   const writer = createWriter(db, {
     onCommit(jobs, seconds) {
       metrics.commitGroupSize.observe(jobs);
@@ -166,6 +170,7 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
         clearInterval(sweep);
         clearTimeout(cut);
       }
+      await checkpointer.stop();
       db.close();
       lifecycleLog.info('pollgate stopped');
     },

@@ -117,8 +117,10 @@ async function drain(body: AsyncIterable<Buffer> & { destroy(): void }): Promise
 }
 
 function codeOf(error: unknown): string {
-  const e = error as { code?: string; cause?: { code?: string } };
-  return e?.code ?? e?.cause?.code ?? '';
+  // Codes are strings for system and undici errors; a DOMException's is a number.
+  const e = error as { code?: unknown; cause?: { code?: unknown } };
+  const code = typeof e?.code === 'string' ? e.code : e?.cause?.code;
+  return typeof code === 'string' ? code : '';
 }
 
 export function classify(error: unknown): ErrorClass {

@@ -3,9 +3,11 @@
  *
  * 1. Read the next matching events after the cursor (the filter applies as on the poll path;
  *    the cursor moves past events it skips).
- * 2. Deliver them one at a time, in log order. On a 2xx the cursor moves to the event: the
- *    write is queued on the group-committing writer, not awaited, so delivery does not wait
- *    for an fsync per event (a crash at worst delivers again: at-least-once).
+ * 2. Deliver them one at a time, in log order. On a 2xx the cursor moves to the event. The
+ *    record (cursor, webhook state, attempt log rows) is written behind delivery: at most one
+ *    write per worker is in flight or waiting, at most one every 25 ms, and whatever happens
+ *    meanwhile joins the next one, so a fast receiver costs a few commits a second, not one
+ *    per event (a crash at worst delivers the last few again: at-least-once).
  * 3. On a failure the attempt count, first failure time and next attempt time are written,
  *    and the loop sleeps until then; a restart reads them back and resumes on schedule.
  * 4. Failing for longer than the maximum age on one event disables the webhook, returns the
@@ -24,7 +26,7 @@ import { encodeCursor } from '../store/cursor.ts';
 import { envelopeJson, type EventRecord, type Log } from '../store/events.ts';
 import { insertDelivery, updateWebhookState, type WebhookRow } from '../store/webhooks.ts';
 import type { Writer } from '../store/writer.ts';
-import type { AttemptOutcome, Deliverer } from './deliver.ts';
+import type { AttemptOutcome, Deliverer, Target } from './deliver.ts';
 import { retryDelay } from './retry.ts';
 import type { Semaphore } from './semaphore.ts';
 
@@ -53,6 +55,12 @@ export interface WorkerInput {
   webhook: WebhookRow;
 }
 
+/**
+ * Least time between two record writes of one worker. Bounds the commits (each an fsync on
+ * the event loop) a fast receiver causes; a crash redelivers at most this much.
+ */
+const RECORD_INTERVAL_MS = 25;
+
 /** Events read ahead per query; the scan per query is bounded too. */
 const READ_AHEAD = 100;
 const SCAN_LIMIT = 1000;
@@ -68,6 +76,14 @@ export class Worker {
   private wakeUp: (() => void) | null = null;
   private readonly abort = new AbortController();
   private readonly done: Promise<void>;
+  /** Record not yet handed to the writer, and the write in flight (see 2. above). */
+  private unrecorded: Unrecorded | null = null;
+  private recording: Promise<void> | null = null;
+  private lastRecordAt = -Infinity;
+  /** Ends the wait before the next record write (stop, give-up). */
+  private hurry: () => void = () => {};
+  /** Parsed once per webhook row, not per delivery. */
+  private target: Target;
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -78,9 +94,12 @@ export class Worker {
     this.cursor = input.cursor;
     this.matcher = input.matcher;
     this.hook = input.webhook;
-    this.done = this.run().catch((err) => {
-      deps.logger.error({ err, consumer: this.consumerId }, 'push worker failed');
-    });
+    this.target = targetOf(input.webhook);
+    this.done = this.run()
+      .catch((err) => {
+        deps.logger.error({ err, consumer: this.consumerId }, 'push worker failed');
+      })
+      .finally(() => this.recorded());
   }
 
   /** New events, a resume, or a config change: look again now. */
@@ -96,6 +115,7 @@ export class Worker {
    */
   async stop(opts: { abort?: boolean } = {}): Promise<void> {
     this.stopped = true;
+    this.hurry();
     if (opts.abort) this.abort.abort();
     this.wake();
     await this.done;
@@ -138,13 +158,7 @@ export class Worker {
         if (this.stopped || !deps.bridgeEnabled()) continue;
         const attemptAt = deps.clock.now();
         const outcome = await deps.deliverer.deliver(
-          {
-            url: this.hook.url,
-            method: this.hook.method,
-            headers: JSON.parse(this.hook.headers) as Record<string, string>,
-            secret: this.hook.secret,
-            timeoutMs: this.hook.timeout_ms,
-          },
+          this.target,
           event.id,
           envelopeJson(event),
           this.abort.signal,
@@ -176,7 +190,7 @@ export class Worker {
     if (pos > this.cursor) {
       // Skipped events: the cursor moves past them, as a poll's would.
       this.cursor = pos;
-      this.queueWrite((db) => advanceCursor(db, this.consumerId, pos, this.deps.clock.now()));
+      this.record({ cursor: pos });
     }
     if (this.buffer.length === 0 && scanned >= SCAN_LIMIT) {
       // A long run of skipped events: let others run, then continue scanning.
@@ -198,11 +212,10 @@ export class Worker {
       last_status: outcome.status,
       consecutive_failures: 0,
     };
-    const state = this.hook;
-    this.queueWrite((db) => {
-      advanceCursor(db, this.consumerId, event.seq, at);
-      updateWebhookState(db, this.consumerId, pickState(state), at);
-      insertDelivery(db, deliveryRow(this.consumerId, event, attempt, outcome, at, null));
+    this.record({
+      cursor: event.seq,
+      state: pickState(this.hook),
+      delivery: deliveryRow(this.consumerId, event, attempt, outcome, at, null),
     });
   }
 
@@ -225,12 +238,11 @@ export class Worker {
     const state = this.hook;
     const row = deliveryRow(this.consumerId, event, attempt, outcome, at, next);
     if (!giveUp) {
-      this.queueWrite((db) => {
-        updateWebhookState(db, this.consumerId, pickState(state), at);
-        insertDelivery(db, row);
-      });
+      this.record({ state: pickState(state), delivery: row });
       return;
     }
+    // What was recorded before goes in first, so it cannot land after (and undo) the give-up.
+    await this.recorded();
     // Give up: disable and tell the tenant's log, atomically; the consumer is back in pull mode.
     const reason = `failed for ${Math.round((at - firstFailure) / 1000)} s on event ${event.id} (${attempt} attempts); last error: ${state.last_error}`;
     this.stopped = true;
@@ -262,11 +274,72 @@ export class Worker {
     deps.onDisabled(this);
   }
 
-  private queueWrite(fn: Parameters<Writer['write']>[0]): void {
-    this.deps.writer.write(fn).catch((err) => {
-      this.deps.logger.error({ err, consumer: this.consumerId }, 'could not record a delivery');
-    });
+  /** Adds to the record written behind delivery; starts a write unless one is in flight. */
+  private record(change: { cursor?: number; state?: WebhookState; delivery?: DeliveryInput }): void {
+    const u = (this.unrecorded ??= { cursor: null, state: null, deliveries: [] });
+    if (change.cursor !== undefined) u.cursor = change.cursor;
+    if (change.state) u.state = change.state;
+    if (change.delivery) u.deliveries.push(change.delivery);
+    if (!this.recording) this.recording = this.writeRecord();
   }
+
+  private async writeRecord(): Promise<void> {
+    while (this.unrecorded) {
+      // A commit blocks the event loop for an fsync: at most one per worker per interval.
+      // Waits end on shared interval boundaries, so all workers' records join one commit.
+      const due = Math.ceil((this.lastRecordAt + RECORD_INTERVAL_MS) / RECORD_INTERVAL_MS) * RECORD_INTERVAL_MS;
+      const wait = due - performance.now();
+      if (wait > 0 && !this.stopped) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => this.hurry(), wait);
+          this.hurry = () => {
+            clearTimeout(timer);
+            this.hurry = () => {};
+            resolve();
+          };
+        });
+      }
+      this.lastRecordAt = performance.now();
+      const u = this.unrecorded;
+      this.unrecorded = null;
+      const at = this.deps.clock.now();
+      try {
+        await this.deps.writer.write((db) => {
+          if (u.cursor !== null) advanceCursor(db, this.consumerId, u.cursor, at);
+          if (u.state) updateWebhookState(db, this.consumerId, u.state, at);
+          for (const d of u.deliveries) insertDelivery(db, d);
+        });
+      } catch (err) {
+        this.deps.logger.error({ err, consumer: this.consumerId }, 'could not record a delivery');
+      }
+    }
+    this.recording = null;
+  }
+
+  /** Resolves once everything recorded so far is committed (without waiting out the interval). */
+  private async recorded(): Promise<void> {
+    this.hurry();
+    while (this.recording) await this.recording;
+  }
+}
+
+interface Unrecorded {
+  cursor: number | null;
+  state: WebhookState | null;
+  deliveries: DeliveryInput[];
+}
+
+type WebhookState = ReturnType<typeof pickState>;
+type DeliveryInput = ReturnType<typeof deliveryRow>;
+
+function targetOf(hook: WebhookRow): Target {
+  return {
+    url: hook.url,
+    method: hook.method,
+    headers: JSON.parse(hook.headers) as Record<string, string>,
+    secret: hook.secret,
+    timeoutMs: hook.timeout_ms,
+  };
 }
 
 function pickState(h: WebhookRow) {

@@ -6,7 +6,7 @@
  */
 import type { Db } from './db.ts';
 import type { ConsumersTable } from './tables.ts';
-import { all, first, qb, run } from './sql.ts';
+import { all, first, qb, run, statement } from './sql.ts';
 
 export type ConsumerRow = ConsumersTable;
 
@@ -51,14 +51,8 @@ export function updateConsumer(
 
 /** Moves the committed cursor forward to seq; never backwards. */
 export function advanceCursor(db: Db, id: string, seq: number, now: number): void {
-  run(
-    db,
-    qb
-      .updateTable('consumers')
-      .set({ cursor: seq, updated_at: now })
-      .where('id', '=', id)
-      .where('cursor', '<', seq),
-  );
+  // Per ack and per delivery: hand-written and prepared once (sql.ts).
+  statement(db, 'UPDATE consumers SET cursor = ?, updated_at = ? WHERE id = ? AND cursor < ?').run(seq, now, id, seq);
 }
 
 /** Sets the committed cursor, in either direction (seek). */

@@ -2,8 +2,10 @@
  * Opens the SQLite database and brings its schema up to date.
  *
  * Durability: WAL with synchronous=FULL, so a COMMIT returns only after the WAL is fsynced;
- * a publish is acknowledged after that (see writer.ts). Migrations are the numbered files
- * in schema/, applied forward-only, each in one transaction with its bookkeeping row.
+ * a publish is acknowledged after that (see writer.ts). Checkpoints (copying the WAL into
+ * the database file, with two more fsyncs) never run inside a COMMIT: a worker thread does
+ * them (checkpointer.ts). Migrations are the numbered files in schema/, applied
+ * forward-only, each in one transaction with its bookkeeping row.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -14,17 +16,19 @@ export type Db = Database.Database;
 
 const SCHEMA_DIR = fileURLToPath(new URL('../../schema/', import.meta.url));
 
+export const databaseFile = (dataDir: string): string => join(dataDir, 'pollgate.db');
+
 export function openDatabase(dataDir: string): Db {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const db = new Database(join(dataDir, 'pollgate.db'));
+  const db = new Database(databaseFile(dataDir));
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  // Keep checkpoints from growing the WAL without bound under sustained publishing.
-  db.pragma('wal_autocheckpoint = 10000');
   db.pragma('cache_size = -65536'); // 64 MiB page cache
   migrate(db);
+  // Checkpoints run in the checkpointer's thread, never inside a COMMIT on the event loop.
+  db.pragma('wal_autocheckpoint = 0');
   return db;
 }
 

@@ -73,12 +73,12 @@ export function createLog(db: Db): Log {
     ),
     byTenantId: db.prepare('SELECT seq, id, tenant, type, time, data FROM events WHERE tenant = ? AND id = ?'),
     readAfter: db.prepare(
-      'SELECT seq, id, tenant, type, time, data FROM events INDEXED BY events_tenant_seq WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?',
+      'SELECT seq, id, tenant, type, time, data FROM events INDEXED BY events_tenant_seq WHERE tenant = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
     ),
     trim: db.prepare('SELECT trimmed_through FROM tenant_trims WHERE tenant = ?').pluck(),
     timeAtOrAfter: db.prepare('SELECT seq, time FROM events WHERE seq >= ? ORDER BY seq LIMIT 1'),
     countAfter: db
-      .prepare('SELECT count(*) FROM events INDEXED BY events_tenant_seq WHERE tenant = ? AND seq > ?')
+      .prepare('SELECT count(*) FROM events INDEXED BY events_tenant_seq WHERE tenant = ? AND seq > ? AND seq <= ?')
       .pluck(),
     oldest: db.prepare('SELECT seq, time FROM events ORDER BY seq LIMIT ?'),
     trimTenants: db.prepare('SELECT tenant, max(seq) AS through FROM events WHERE seq <= ? GROUP BY tenant'),
@@ -119,7 +119,8 @@ export function createLog(db: Db): Log {
     },
 
     readAfter(tenant, afterSeq, limit) {
-      return st.readAfter.all(tenant, afterSeq, limit) as EventRecord[];
+      // Bounded by the head: rows past it are committed but not yet on disk (writer.ts).
+      return st.readAfter.all(tenant, afterSeq, head, limit) as EventRecord[];
     },
 
     trimmedThrough(tenant) {
@@ -144,11 +145,11 @@ export function createLog(db: Db): Log {
         else lo = row.seq + 1;
       }
       const first = lo <= head ? firstFrom(lo) : undefined;
-      return first ? first.seq - 1 : head;
+      return first ? Math.min(first.seq - 1, head) : head;
     },
 
     countAfter(tenant, afterSeq) {
-      return st.countAfter.get(tenant, afterSeq) as number;
+      return st.countAfter.get(tenant, afterSeq, head) as number;
     },
 
     trimOlderThan(cutoff, batch) {

@@ -29,6 +29,15 @@ export const qb = new Kysely<Database>({
 
 const cache = new WeakMap<Db, Map<string, Statement>>();
 
+/**
+ * A statement from hand-written SQL, prepared once per database. For the few statements run
+ * per delivered event or per ack, where building and compiling a Kysely query each time
+ * costs more than running it.
+ */
+export function statement(db: Db, sql: string): Statement {
+  return prepare(db, sql);
+}
+
 function prepare(db: Db, sql: string): Statement {
   let byText = cache.get(db);
   if (!byText) cache.set(db, (byText = new Map()));

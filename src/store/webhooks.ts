@@ -3,7 +3,7 @@
  * first; writes run inside a writer transaction.
  */
 import type { Db } from './db.ts';
-import { all, first, qb, run } from './sql.ts';
+import { all, first, qb, run, statement } from './sql.ts';
 import type { DeliveriesTable, WebhooksTable } from './tables.ts';
 
 export type WebhookRow = WebhooksTable;
@@ -53,7 +53,11 @@ export function updateWebhookState(db: Db, consumerId: string, state: WebhookSta
 }
 
 export function insertDelivery(db: Db, row: Omit<DeliveryRow, 'id'>): void {
-  run(db, qb.insertInto('deliveries').values(row));
+  // Per delivery attempt: hand-written and prepared once (sql.ts).
+  statement(
+    db,
+    'INSERT INTO deliveries (consumer_id, event_id, seq, attempt, status, error, duration_ms, at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  ).run(row.consumer_id, row.event_id, row.seq, row.attempt, row.status, row.error, row.duration_ms, row.at, row.next_attempt_at);
 }
 
 /** Newest first; beforeId continues a previous page. */

@@ -44,6 +44,14 @@ export function createWriter(db: Db, hooks: { onCommit?: (jobs: number, seconds:
   let closed = false;
   let idle: (() => void) | null = null;
   const stats = { commits: 0, jobs: 0 };
+  // Prepared once: an exec() would parse its SQL again for every job.
+  const st = {
+    begin: db.prepare('BEGIN IMMEDIATE'),
+    commit: db.prepare('COMMIT'),
+    savepoint: db.prepare('SAVEPOINT job'),
+    release: db.prepare('RELEASE job'),
+    rollbackTo: db.prepare('ROLLBACK TO job'),
+  };
 
   const schedule = () => {
     if (scheduled) return;
@@ -60,20 +68,20 @@ export function createWriter(db: Db, hooks: { onCommit?: (jobs: number, seconds:
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     const started = performance.now();
     try {
-      db.exec('BEGIN IMMEDIATE');
+      st.begin.run();
       for (const job of group) {
-        db.exec('SAVEPOINT job');
+        st.savepoint.run();
         try {
           const value = job.fn(db);
-          db.exec('RELEASE job');
+          st.release.run();
           outcomes.push({ ok: true, value });
         } catch (error) {
-          db.exec('ROLLBACK TO job');
-          db.exec('RELEASE job');
+          st.rollbackTo.run();
+          st.release.run();
           outcomes.push({ ok: false, error });
         }
       }
-      db.exec('COMMIT');
+      st.commit.run();
     } catch (error) {
       if (db.inTransaction) db.exec('ROLLBACK');
       const failure = new ApiError('unavailable', 'the database could not commit; nothing was written');
