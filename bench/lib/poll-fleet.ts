@@ -4,57 +4,13 @@
  * is spawned through bash with the open-files limit raised (10,000 sockets) and tracked, so
  * it is killed with the run.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { IpcChild } from './ipc.ts';
 import type { CollectResult, PollMode, PollSpec, PublishResult } from './poll-client.ts';
-import { openFilesLimit, ROOT, track, withNofile } from './proc.ts';
+import { openFilesLimit } from './proc.ts';
 
-class PollClient {
-  private next = 1;
-  private waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  readonly child: ChildProcess;
-
+class PollClient extends IpcChild {
   constructor() {
-    const [command, args] = withNofile(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/lib/poll-client.ts')]);
-    this.child = track(spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
-    this.child.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: string }) => {
-      const w = this.waiting.get(m.id);
-      this.waiting.delete(m.id);
-      if (m.ok) w?.resolve(m.result);
-      else w?.reject(new Error(`poll client: ${m.error}`));
-    });
-    this.child.once('exit', (code) => {
-      for (const w of this.waiting.values()) w.reject(new Error(`poll client exited (${code})`));
-      this.waiting.clear();
-    });
-  }
-
-  request<T>(msg: Record<string, unknown>, timeoutMs = 120_000): Promise<T> {
-    const id = this.next++;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new Error(`poll client did not answer ${String(msg.op)} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiting.set(id, {
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v as T);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      this.child.send({ ...msg, id });
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise((r) => this.child.once('exit', r));
-    await this.request({ op: 'close' }, 5000).catch(() => this.child.kill('SIGKILL'));
-    await exited;
+    super('bench/lib/poll-client.ts', 'poll client');
   }
 }
 
