@@ -367,10 +367,9 @@ describe('PATCH /v1/consumers/:id/webhook', () => {
     assert.equal((await consumerOf(g, c.id)).mode, 'pull');
   });
 
-  // Known problems in src/push/webhooks.ts, kept here as executable notes (todo: reported,
-  // not failing the suite) until they are fixed there.
+  // Concurrency and a paused target that is no longer allowed.
 
-  test('two concurrent PATCHes of different fields both take effect', { todo: 'patchWebhook reads the row outside the write transaction: a concurrent PATCH is lost' }, async (t) => {
+  test('two concurrent PATCHes of different fields both take effect', async (t) => {
     const g = await gatewayFor(t);
     const c = await g.createConsumer({ tenant: freshTenant('race') });
     assert.equal((await putHook(g, c.id, { url: 'http://127.0.0.1:9/', enabled: false })).status, 201);
@@ -387,7 +386,7 @@ describe('PATCH /v1/consumers/:id/webhook', () => {
     }
   });
 
-  test('{"enabled":false} pauses a webhook whose url is no longer an allowed target', { todo: 'setWebhook re-checks the target on every change, so a disable is refused with 400 target_not_allowed' }, async (t) => {
+  test('{"enabled":false} pauses a webhook whose url is no longer an allowed target', async (t) => {
     const rx = await receiverFor(t);
     const dataDir = tempDir('pollgate-wpatch-pause-');
     t.after(() => rmSync(dataDir, { recursive: true, force: true }));

@@ -78,29 +78,72 @@ export async function setWebhook(
   input: WebhookInput,
 ): Promise<{ row: WebhookRow; created: boolean; secret: string | null }> {
   findConsumer(s, consumerId);
-  const url = new URL(input.url);
-  if (!s.config.allowPrivateTargets) {
-    try {
-      await checkTarget(url, s.resolve);
-    } catch (error) {
-      if (!(error instanceof TargetNotAllowed)) throw error;
-      throw new ApiError(
-        'target_not_allowed',
-        `url: ${error.message}; webhooks may not target loopback, private, link-local or metadata addresses`,
-        { field: 'url' },
-      );
-    }
+  await allowTarget(s, input.url);
+  return saveWebhook(s, consumerId, () => input);
+}
+
+/**
+ * Changes some fields of an existing webhook (e.g. only `enabled`, as the ops page's switch
+ * does); the others stay. The merge happens inside the write, so concurrent PATCHes of
+ * different fields both take effect. Like a PUT, any change retries a waiting event at once.
+ * The target is checked when it changes or the webhook is enabled, never to pause it.
+ */
+export async function patchWebhook(
+  s: Services,
+  consumerId: string,
+  patch: { [K in keyof WebhookInput]?: WebhookInput[K] | undefined },
+): Promise<{ row: WebhookRow; secret: string | null }> {
+  findConsumer(s, consumerId);
+  const current = getWebhook(s.db, consumerId);
+  if (!current) throw new ApiError('not_found', 'this consumer has no webhook');
+  if (patch.url !== undefined) await allowTarget(s, patch.url);
+  else if (patch.enabled === true) await allowTarget(s, current.url);
+  const { row, secret } = await saveWebhook(s, consumerId, (now) => {
+    if (!now) throw new ApiError('not_found', 'this consumer has no webhook');
+    return {
+      url: patch.url ?? now.url,
+      secret: patch.secret,
+      headers: patch.headers ?? (JSON.parse(now.headers) as Record<string, string>),
+      method: patch.method ?? (now.method as WebhookInput['method']),
+      timeout_ms: patch.timeout_ms ?? now.timeout_ms,
+      enabled: patch.enabled ?? now.enabled === 1,
+    };
+  });
+  return { row, secret };
+}
+
+/** Refuses targets on private addresses (unless allowed): 400 target_not_allowed naming url. */
+async function allowTarget(s: Services, url: string): Promise<void> {
+  if (s.config.allowPrivateTargets) return;
+  try {
+    await checkTarget(new URL(url), s.resolve);
+  } catch (error) {
+    if (!(error instanceof TargetNotAllowed)) throw error;
+    throw new ApiError(
+      'target_not_allowed',
+      `url: ${error.message}; webhooks may not target loopback, private, link-local or metadata addresses`,
+      { field: 'url' },
+    );
   }
-  const enabled = input.enabled ?? true;
+}
+
+/** Writes the webhook that `build` makes from the stored one, in one transaction. */
+async function saveWebhook(
+  s: Services,
+  consumerId: string,
+  build: (current: WebhookRow | undefined) => WebhookInput,
+): Promise<{ row: WebhookRow; created: boolean; secret: string | null }> {
   const result = await s.bridge.change(consumerId, () =>
     s.writer.write((db) => {
       if (!getConsumer(db, consumerId)) throw new ApiError('not_found', `no consumer "${consumerId}"`);
       const current = getWebhook(db, consumerId);
+      const input = build(current);
+      const enabled = input.enabled ?? true;
       const secret = input.secret ?? current?.secret ?? generateSecret();
       const now = s.clock.now();
       const row: WebhookRow = {
         consumer_id: consumerId,
-        url: url.href,
+        url: new URL(input.url).href,
         method: input.method ?? 'POST',
         headers: JSON.stringify(input.headers ?? {}),
         secret,
@@ -122,31 +165,8 @@ export async function setWebhook(
       return { row, created: !current, secret: secret === current?.secret ? null : secret };
     }),
   );
-  if (enabled) s.hub.end(consumerId, 'push_mode');
+  if (result.row.enabled === 1) s.hub.end(consumerId, 'push_mode');
   return result;
-}
-
-/**
- * Changes some fields of an existing webhook (e.g. only `enabled`, as the ops page's switch does);
- * like a PUT, any change retries a waiting event at once.
- */
-export async function patchWebhook(
-  s: Services,
-  consumerId: string,
-  patch: { [K in keyof WebhookInput]?: WebhookInput[K] | undefined },
-): Promise<{ row: WebhookRow; secret: string | null }> {
-  findConsumer(s, consumerId);
-  const current = getWebhook(s.db, consumerId);
-  if (!current) throw new ApiError('not_found', 'this consumer has no webhook');
-  const { row, secret } = await setWebhook(s, consumerId, {
-    url: patch.url ?? current.url,
-    secret: patch.secret,
-    headers: patch.headers ?? (JSON.parse(current.headers) as Record<string, string>),
-    method: patch.method ?? (current.method as WebhookInput['method']),
-    timeout_ms: patch.timeout_ms ?? current.timeout_ms,
-    enabled: patch.enabled ?? current.enabled === 1,
-  });
-  return { row, secret };
 }
 
 export async function removeWebhook(s: Services, consumerId: string): Promise<void> {
