@@ -588,6 +588,12 @@ describe('client SDK (system-clock gateway)', () => {
         assert.equal((await admin.setBridge(true)).enabled, true);
 
         await waitFor(async () => (await admin.getConsumer(c.id)).cursor === e.cursor, 3000, 'the bridge moved the cursor');
+        const off = await admin.updateWebhook(c.id, { enabled: false });
+        assert.equal(off.enabled, false);
+        assert.equal(off.url, `http://127.0.0.1:${port}/hook`, 'a PATCH keeps the fields it does not name');
+        assert.equal(off.secret, undefined, 'no new secret, none shown');
+        assert.equal((await admin.getConsumer(c.id)).mode, 'pull');
+        assert.equal((await admin.updateWebhook(c.id, { enabled: true })).enabled, true);
         const back = await admin.deleteWebhook(c.id);
         assert.equal(back.mode, 'pull');
         assert.equal(back.cursor, e.cursor, 'pull mode resumes where the bridge got to');

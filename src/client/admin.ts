@@ -43,6 +43,8 @@ export interface AdminClient {
   deleteConsumer(id: string, options?: CallOptions): Promise<void>;
   /** Puts the consumer in push mode (unless enabled:false); `secret` only when set or generated. */
   setWebhook(id: string, webhook: WebhookInput, options?: CallOptions): Promise<WebhookWithSecret>;
+  /** Changes only the given fields, e.g. `{ enabled: false }` pauses this consumer's pushing. */
+  updateWebhook(id: string, patch: Partial<WebhookInput>, options?: CallOptions): Promise<WebhookWithSecret>;
   getWebhook(id: string, options?: CallOptions): Promise<Webhook>;
   /** Back to pull mode at the cursor the bridge reached; answers the consumer. */
   deleteWebhook(id: string, options?: CallOptions): Promise<Consumer>;
@@ -82,6 +84,8 @@ export function createAdminClient(options: TransportOptions): AdminClient {
     },
     setWebhook: (id, webhook, o) =>
       t.request({ method: 'PUT', path: `/v1/consumers/${seg(id)}/webhook`, body: webhook, signal: o?.signal }),
+    updateWebhook: (id, patch, o) =>
+      t.request({ method: 'PATCH', path: `/v1/consumers/${seg(id)}/webhook`, body: patch, signal: o?.signal }),
     getWebhook: (id, o) => t.request({ path: `/v1/consumers/${seg(id)}/webhook`, signal: o?.signal }),
     deleteWebhook: (id, o) =>
       t.request({ method: 'DELETE', path: `/v1/consumers/${seg(id)}/webhook`, signal: o?.signal }),
