@@ -6,7 +6,7 @@
  */
 import type { Db } from './db.ts';
 import type { ConsumersTable } from './tables.ts';
-import { all, first, qb, run, statement } from './sql.ts';
+import { all, first, qb, reusable, run } from './sql.ts';
 
 export type ConsumerRow = ConsumersTable;
 
@@ -14,12 +14,19 @@ export function insertConsumer(db: Db, row: ConsumerRow): void {
   run(db, qb.insertInto('consumers').values(row));
 }
 
+// Per request (auth, every poll and ack): compiled once.
+const byId = reusable((id: string) => qb.selectFrom('consumers').selectAll().where('id', '=', id));
+const byKeyId = reusable((keyId: string) => qb.selectFrom('consumers').selectAll().where('key_id', '=', keyId));
+const advance = reusable((id: string, seq: number, now: number) =>
+  qb.updateTable('consumers').set({ cursor: seq, updated_at: now }).where('id', '=', id).where('cursor', '<', seq),
+);
+
 export function getConsumer(db: Db, id: string): ConsumerRow | undefined {
-  return first(db, qb.selectFrom('consumers').selectAll().where('id', '=', id));
+  return byId.first(db, id);
 }
 
 export function getConsumerByKeyId(db: Db, keyId: string): ConsumerRow | undefined {
-  return first(db, qb.selectFrom('consumers').selectAll().where('key_id', '=', keyId));
+  return byKeyId.first(db, keyId);
 }
 
 export function getConsumerByName(db: Db, tenant: string, name: string): ConsumerRow | undefined {
@@ -51,8 +58,7 @@ export function updateConsumer(
 
 /** Moves the committed cursor forward to seq; never backwards. */
 export function advanceCursor(db: Db, id: string, seq: number, now: number): void {
-  // Per ack and per delivery: hand-written and prepared once (sql.ts).
-  statement(db, 'UPDATE consumers SET cursor = ?, updated_at = ? WHERE id = ? AND cursor < ?').run(seq, now, id, seq);
+  advance.run(db, id, seq, now);
 }
 
 /** Sets the committed cursor, in either direction (seek). */

@@ -29,15 +29,6 @@ export const qb = new Kysely<Database>({
 
 const cache = new WeakMap<Db, Map<string, Statement>>();
 
-/**
- * A statement from hand-written SQL, prepared once per database. For the few statements run
- * per delivered event or per ack, where building and compiling a Kysely query each time
- * costs more than running it.
- */
-export function statement(db: Db, sql: string): Statement {
-  return prepare(db, sql);
-}
-
 function prepare(db: Db, sql: string): Statement {
   let byText = cache.get(db);
   if (!byText) cache.set(db, (byText = new Map()));
@@ -47,6 +38,44 @@ function prepare(db: Db, sql: string): Statement {
 }
 
 type Row<Q> = Q extends Compilable<infer R> ? R : never;
+
+/**
+ * A fixed-shape query for hot paths: built and compiled by Kysely once, from placeholder
+ * arguments, then run with fresh ones (building and compiling costs more than running).
+ * `build` must use each argument as a plain value and not branch on it.
+ */
+export function reusable<A extends unknown[], Q extends Compilable<any>>(build: (...args: A) => Q) {
+  let compiled: { sql: string; slots: Array<number | { value: unknown }> } | null = null;
+  const bind = (db: Db, args: A): [Statement, unknown[]] => {
+    if (!compiled) {
+      const marks = args.map((_, i) => `\u0000arg${i}\u0000`);
+      const c = build(...(marks as unknown as A)).compile();
+      compiled = {
+        sql: c.sql,
+        slots: c.parameters.map((p) => {
+          const i = marks.indexOf(p as string);
+          return i >= 0 ? i : { value: p };
+        }),
+      };
+    }
+    const params = compiled.slots.map((slot) => (typeof slot === 'number' ? args[slot] : slot.value));
+    return [prepare(db, compiled.sql), params];
+  };
+  return {
+    first(db: Db, ...args: A): Row<Q> | undefined {
+      const [st, params] = bind(db, args);
+      return st.get(...params) as Row<Q> | undefined;
+    },
+    all(db: Db, ...args: A): Row<Q>[] {
+      const [st, params] = bind(db, args);
+      return st.all(...params) as Row<Q>[];
+    },
+    run(db: Db, ...args: A): number {
+      const [st, params] = bind(db, args);
+      return st.run(...params).changes;
+    },
+  };
+}
 
 export function all<Q extends Compilable<any>>(db: Db, query: Q): Row<Q>[] {
   const c = query.compile();

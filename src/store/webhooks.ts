@@ -3,14 +3,31 @@
  * first; writes run inside a writer transaction.
  */
 import type { Db } from './db.ts';
-import { all, first, qb, run, statement } from './sql.ts';
+import { all, first, qb, reusable, run } from './sql.ts';
 import type { DeliveriesTable, WebhooksTable } from './tables.ts';
 
 export type WebhookRow = WebhooksTable;
 export type DeliveryRow = Omit<DeliveriesTable, 'id'> & { id: number };
 
+// Per poll (the push-mode check) and per delivery: compiled once.
+const webhookOf = reusable((consumerId: string) => qb.selectFrom('webhooks').selectAll().where('consumer_id', '=', consumerId));
+const addDelivery = reusable(
+  (
+    consumer_id: string,
+    event_id: string,
+    seq: number,
+    attempt: number,
+    status: number | null,
+    error: string | null,
+    duration_ms: number,
+    at: number,
+    next_attempt_at: number | null,
+  ) =>
+    qb.insertInto('deliveries').values({ consumer_id, event_id, seq, attempt, status, error, duration_ms, at, next_attempt_at }),
+);
+
 export function getWebhook(db: Db, consumerId: string): WebhookRow | undefined {
-  return first(db, qb.selectFrom('webhooks').selectAll().where('consumer_id', '=', consumerId));
+  return webhookOf.first(db, consumerId);
 }
 
 export function listEnabledWebhooks(db: Db): WebhookRow[] {
@@ -53,11 +70,7 @@ export function updateWebhookState(db: Db, consumerId: string, state: WebhookSta
 }
 
 export function insertDelivery(db: Db, row: Omit<DeliveryRow, 'id'>): void {
-  // Per delivery attempt: hand-written and prepared once (sql.ts).
-  statement(
-    db,
-    'INSERT INTO deliveries (consumer_id, event_id, seq, attempt, status, error, duration_ms, at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  ).run(row.consumer_id, row.event_id, row.seq, row.attempt, row.status, row.error, row.duration_ms, row.at, row.next_attempt_at);
+  addDelivery.run(db, row.consumer_id, row.event_id, row.seq, row.attempt, row.status, row.error, row.duration_ms, row.at, row.next_attempt_at);
 }
 
 /** Newest first; beforeId continues a previous page. */
