@@ -31,7 +31,8 @@ export interface PollRequest {
   after: number | undefined;
   /** Commit this position first. */
   ack: number | undefined;
-  signal: AbortSignal | undefined;
+  /** A signal for the client going away; asked for only when the poll is held. */
+  clientGone: (() => AbortSignal | undefined) | undefined;
 }
 
 export interface PollResult {
@@ -89,7 +90,7 @@ export async function poll(s: Services, req: PollRequest): Promise<PollResult & 
     position: found.cursor,
     limit: req.limit,
     waitMs: req.waitMs,
-    signal: req.signal,
+    signal: req.clientGone?.(),
   });
   switch (outcome.kind) {
     case 'events':

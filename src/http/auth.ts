@@ -9,6 +9,7 @@ import { consumerKeyId, hashKey, sameHash } from '../auth/keys.ts';
 import { ApiError } from '../errors.ts';
 import { getConsumerByKeyId, type ConsumerRow } from '../store/consumers.ts';
 import type { Db } from '../store/db.ts';
+import { header } from './incoming.ts';
 
 export type Principal = { kind: 'admin' } | { kind: 'consumer'; consumer: ConsumerRow };
 
@@ -18,8 +19,8 @@ const DUMMY_HASH = hashKey('pollgate: no such key');
 
 export function authenticate(db: Db, adminKeyHash: Buffer): MiddlewareHandler<Env> {
   return async (c, next) => {
-    const header = c.req.header('authorization');
-    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    const authorization = header(c, 'authorization');
+    const match = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
     if (!match) {
       throw new ApiError('unauthorized', 'send your key as "Authorization: Bearer <key>"');
     }

@@ -10,17 +10,18 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { ApiError } from '../errors.ts';
+import { header } from './incoming.ts';
 
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\s*(?:;|$)/i;
 /** How long a refused body may keep arriving before the connection is cut. */
 const DRAIN_MS = 10_000;
 
 export async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
-  const type = c.req.header('content-type');
+  const type = header(c, 'content-type');
   if (type !== undefined && !JSON_TYPE.test(type)) {
     throw new ApiError('unsupported_media_type', `content-type must be application/json, not "${type}"`);
   }
-  const declared = c.req.header('content-length');
+  const declared = header(c, 'content-length');
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   if (declared !== undefined && Number(declared) > maxBytes) {
     if (incoming) drainAndClose(c, incoming);

@@ -13,6 +13,7 @@ import { envelopeJson } from '../store/events.ts';
 import type { Services } from '../services.ts';
 import { requireConsumer, type Env } from './auth.ts';
 import { readJsonBody } from './body.ts';
+import { clientGone } from './incoming.ts';
 import { jsonHeaders } from './publish.ts';
 import { parseInput } from './validate.ts';
 
@@ -69,7 +70,7 @@ export function consumerRoutes(s: Services): Hono<Env> {
         limit,
         after,
         ack: ackTo,
-        signal: c.req.raw.signal,
+        clientGone: () => clientGone(c),
       });
     } catch (error) {
       s.metrics.pollOutcomes.inc({ outcome: pollErrorOutcome(error) });

@@ -6,12 +6,13 @@
 import type { MiddlewareHandler } from 'hono';
 import { nanoid } from 'nanoid';
 import type { Logger } from 'pino';
+import { header } from './incoming.ts';
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function requestLog(logger: Logger): MiddlewareHandler {
   return async (c, next) => {
-    const given = c.req.header('x-request-id');
+    const given = header(c, 'x-request-id');
     const id = given !== undefined && SANE_ID.test(given) ? given : nanoid(12);
     c.header('x-request-id', id);
     if (!logger.isLevelEnabled('info')) return next();
