@@ -20,11 +20,12 @@ import { ensureWrk } from './lib/wrk.ts';
 import { scenario as publish } from './publish.ts';
 import { scenario as publishHeld } from './publish-held.ts';
 import { scenario as push } from './push.ts';
+import { scenario as coldstart } from './coldstart.ts';
 import { scenario as drain } from './drain.ts';
 import { scenario as memory } from './memory.ts';
 import { scenario as wake } from './wake.ts';
 
-const SCENARIOS: Scenario[] = [publish, batchPublish, wake, memory, drain, publishHeld, push];
+const SCENARIOS: Scenario[] = [publish, batchPublish, wake, memory, drain, publishHeld, push, coldstart];
 /** Far above the ~3 minutes a full run takes: only a wedged bench ever reaches it. */
 const DEADLINE_MS = 10 * 60_000;
 
