@@ -52,7 +52,7 @@ export const scenario: Scenario = {
     const bodiesFile = join(tmp, 'bodies.txt');
     writeFileSync(bodiesFile, `${Array.from({ length: TENANTS }, (_, i) => JSON.stringify(eventBody(i))).join('\n')}\n`);
     const server = await startPollgate({ template: fixture.template });
-    const fleet = new PollFleet(1);
+    const fleet = new PollFleet();
     const runs: Run[] = [];
     const problems: string[] = [];
     try {

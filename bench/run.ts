@@ -158,7 +158,7 @@ if (isInterrupted()) {
 }
 
 const table = renderTable(rows);
-const notes = rows.flatMap((r) => r.notes.map((n) => `- ${r.label}: ${n}`));
+const notes = rows.filter((r) => r.notes.length > 0).map((r) => `- ${r.label}\n${r.notes.map((n) => `  - ${n}`).join('\n')}`);
 process.stdout.write(
   `\npollgate bench, ${info.date}, ${info.cpu}, nproc ${info.nproc}, ${info.memoryGiB} GiB, node ${info.node}, ${info.nginx}, ${info.nchan}, SQLite ${info.sqlite}, ` +
     `commit ${info.commit}, load average ${info.loadavg1m} at start, ${os.loadavg()[0]!.toFixed(2)} at the end\n\n${table}\n\n${notes.join('\n')}\n`,

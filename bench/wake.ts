@@ -179,14 +179,14 @@ export const scenario: Scenario = {
     const server = await startPollgate({ template: fixture.template, profileDir: ctx.profileDir, profileName: `wake-${Date.now()}` });
     let nchan: NchanServer | null = null;
     const fleets: PollFleet[] = [];
-    const fleet = (n = 1) => {
-      const f = new PollFleet(n);
+    const fleet = () => {
+      const f = new PollFleet();
       fleets.push(f);
       return f;
     };
     const results: VariantResult[] = [];
+    const nofile = [`pollgate ${openFilesLimit(server.child.proc.pid)}`];
     try {
-      const nofile = [`pollgate ${openFilesLimit(server.child.proc.pid)}`];
       let nchanReason = '';
       if (avail.ok) {
         try {
@@ -228,6 +228,7 @@ export const scenario: Scenario = {
           v.pooled[side].length ? `${side} pooled over ${v.pooled[side].length} answers: p50 ${percentile(v.pooled[side], 50).toFixed(1)} ms, p99 ${percentile(v.pooled[side], 99).toFixed(1)} ms` : null;
         const notes = [
           `${pg.length} measured rounds (+1 warm-up), interleaved pollgate/nchan; spread is across rounds; latency from the publish request written to each answer received`,
+          `open-files limits (soft, /proc/<pid>/limits): ${nofile.join(', ')}; poll client processes per side: ${fleets[0]!.nofile().length}`,
           pooled('pollgate'),
           pooled('nchan'),
           `all answered (from the first publish written): pollgate ${spread(pg.map((s) => s.all)).median.toFixed(1)} ms` +
