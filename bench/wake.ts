@@ -31,6 +31,7 @@ import type { FireResult } from './lib/poll-fleet.ts';
 import { PollFleet } from './lib/poll-fleet.ts';
 import type { PollSpec } from './lib/poll-client.ts';
 import { openFilesLimit } from './lib/proc.ts';
+import { mainThreadProfile, renderProfile, summarizeProfile } from './lib/profile.ts';
 import { rawRequest } from './lib/raw-http.ts';
 import type { Row, Scenario, ScenarioContext } from './lib/scenario.ts';
 import { ADMIN_KEY, startPollgate, type PollgateServer } from './lib/servers.ts';
@@ -267,6 +268,15 @@ export const scenario: Scenario = {
       for (const f of fleets) await f.close();
       await server.stop();
       await nchan?.stop();
+    }
+    if (server.profileDir) {
+      try {
+        const profile = summarizeProfile(mainThreadProfile(server.profileDir), { skipFirstMs: server.startupMs });
+        ctx.log(`wake: pollgate ${renderProfile(profile)}`);
+        details.profile = profile;
+      } catch (error) {
+        ctx.log(`wake: could not read the profile in ${server.profileDir}: ${(error as Error).message}`);
+      }
     }
     return { rows, details };
   },
