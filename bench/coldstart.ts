@@ -58,9 +58,11 @@ async function ensureBigLog(ctx: ScenarioContext): Promise<BigLog> {
   const metaFile = join(dir, 'bench-meta.json');
   if (existsSync(metaFile)) return { dir, meta: JSON.parse(readFileSync(metaFile, 'utf8')) as BigLog['meta'], built: false };
   mkdirSync(cacheDir, { recursive: true });
-  // Older caches (other schema versions) are 2 GiB each: remove them.
+  // Older caches (other schema versions) are 2 GiB each: remove them, and unfinished builds
+  // whose builder is gone (another bench run may be building right now: leave that one be).
   for (const old of readdirSync(cacheDir)) {
-    if (old.startsWith('log-10m-') || old.startsWith('.building-')) {
+    const building = /^\.building-(\d+)$/.exec(old);
+    if (old.startsWith('log-10m-') || (building && !alive(Number(building[1])))) {
       ctx.log(`coldstart: removing the stale cache ${old}`);
       rmSync(join(cacheDir, old), { recursive: true, force: true });
     }
@@ -77,10 +79,25 @@ async function ensureBigLog(ctx: ScenarioContext): Promise<BigLog> {
     rmSync(building, { recursive: true, force: true });
     throw new Error(`building the 10M-event database failed (exit ${code}):\n${child.tail()}`);
   }
-  renameSync(building, dir);
+  try {
+    renameSync(building, dir);
+  } catch (error) {
+    // Another run finished the same build first: use its copy.
+    rmSync(building, { recursive: true, force: true });
+    if (!existsSync(metaFile)) throw error;
+  }
   const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as BigLog['meta'];
   ctx.log(`coldstart: built in ${meta.buildSeconds} s, ${(meta.bytes / 2 ** 30).toFixed(2)} GiB`);
   return { dir, meta, built: true };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Drops the file's pages from the OS page cache (POSIX_FADV_DONTNEED via GNU dd). */
