@@ -27,6 +27,7 @@ export const scenario: Scenario = {
       connections: 8,
       threads: 2,
       warmupS: 2,
+      target: { text: '≥ 150k events/s', met: (_ratio, events) => events >= 150_000 },
     });
   },
 };

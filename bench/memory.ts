@@ -50,7 +50,7 @@ export const scenario: Scenario = {
       // pollgate
       {
         const server = await startPollgate({ template: fixture.template });
-        const fleet = new PollFleet(1);
+        const fleet = new PollFleet();
         try {
           await Promise.all(
             fixture.perTenant.slice(0, WARMUP_POLLS).map(async (c) => {
@@ -82,7 +82,7 @@ export const scenario: Scenario = {
       // nchan
       if (avail.ok) {
         let nchan: NchanServer | null = null;
-        const fleet = new PollFleet(1);
+        const fleet = new PollFleet();
         try {
           nchan = await startNchan();
           await sleep(1000);

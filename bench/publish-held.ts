@@ -7,7 +7,8 @@
  *   - with no poll held, and
  *   - while 10,000 polls (wait=60, one per consumer, held by lib/poll-client.ts in its own
  *     process) are held on the w-tenants, which receive none of the published events.
- * Order per run: none/held, held/none, none/held… (so a drift over time hits both sides).
+ * Order per run: none/held, held/none, none/held… (so a drift over time hits both sides), and
+ * 1.5 s of rest before each run (after arming 10,000 polls, or after releasing them).
  * Before a "held" run the server must report all 10,000 held; after it the client must still
  * have no answer (nothing woke them, none timed out); then the polls are dropped (sockets
  * closed) and the server must report 0 held before the next "none" run.
@@ -30,6 +31,7 @@ const CONNECTIONS = 64;
 const THREADS = 2;
 const WAIT_S = 60;
 const TARGET = 0.9;
+const SETTLE_MS = 1500;
 
 interface Run extends WrkResult {
   held: boolean;
@@ -52,7 +54,7 @@ export const scenario: Scenario = {
     const bodiesFile = join(tmp, 'bodies.txt');
     writeFileSync(bodiesFile, `${Array.from({ length: TENANTS }, (_, i) => JSON.stringify(eventBody(i))).join('\n')}\n`);
     const server = await startPollgate({ template: fixture.template });
-    const fleet = new PollFleet(1);
+    const fleet = new PollFleet();
     const runs: Run[] = [];
     const problems: string[] = [];
     try {
@@ -93,6 +95,8 @@ export const scenario: Scenario = {
         for (const held of order) {
           let heldMs = 0;
           if (held) heldMs = await hold();
+          // Let the arming (or the previous release: 10,000 aborted requests) settle.
+          await new Promise((res) => setTimeout(res, SETTLE_MS));
           const r = await load(`run ${i} ${held ? 'held' : 'none'}`, held, ctx.durationS);
           if (held) await release();
           runs.push(r);

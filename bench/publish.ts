@@ -33,6 +33,8 @@ export const scenario: Scenario = {
       connections: 64,
       threads: 2,
       warmupS: 2,
+      target: { text: '≥ 0.8× bare Hono', met: (ratio) => ratio >= 0.8 },
+      nchanLines: Array.from({ length: TENANTS }, (_, i) => `/pub?id=${tenantName(i)}\t${JSON.stringify(eventBody(i))}`),
     });
   },
 };

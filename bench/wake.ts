@@ -31,6 +31,7 @@ import type { FireResult } from './lib/poll-fleet.ts';
 import { PollFleet } from './lib/poll-fleet.ts';
 import type { PollSpec } from './lib/poll-client.ts';
 import { openFilesLimit } from './lib/proc.ts';
+import { mainThreadProfile, renderProfile, summarizeProfile } from './lib/profile.ts';
 import { rawRequest } from './lib/raw-http.ts';
 import type { Row, Scenario, ScenarioContext } from './lib/scenario.ts';
 import { ADMIN_KEY, startPollgate, type PollgateServer } from './lib/servers.ts';
@@ -179,14 +180,14 @@ export const scenario: Scenario = {
     const server = await startPollgate({ template: fixture.template, profileDir: ctx.profileDir, profileName: `wake-${Date.now()}` });
     let nchan: NchanServer | null = null;
     const fleets: PollFleet[] = [];
-    const fleet = (n = 1) => {
-      const f = new PollFleet(n);
+    const fleet = () => {
+      const f = new PollFleet();
       fleets.push(f);
       return f;
     };
     const results: VariantResult[] = [];
+    const nofile = [`pollgate ${openFilesLimit(server.child.proc.pid)}`];
     try {
-      const nofile = [`pollgate ${openFilesLimit(server.child.proc.pid)}`];
       let nchanReason = '';
       if (avail.ok) {
         try {
@@ -228,6 +229,7 @@ export const scenario: Scenario = {
           v.pooled[side].length ? `${side} pooled over ${v.pooled[side].length} answers: p50 ${percentile(v.pooled[side], 50).toFixed(1)} ms, p99 ${percentile(v.pooled[side], 99).toFixed(1)} ms` : null;
         const notes = [
           `${pg.length} measured rounds (+1 warm-up), interleaved pollgate/nchan; spread is across rounds; latency from the publish request written to each answer received`,
+          `open-files limits (soft, /proc/<pid>/limits): ${nofile.join(', ')}; poll client processes per side: ${fleets[0]!.nofile().length}`,
           pooled('pollgate'),
           pooled('nchan'),
           `all answered (from the first publish written): pollgate ${spread(pg.map((s) => s.all)).median.toFixed(1)} ms` +
@@ -266,6 +268,15 @@ export const scenario: Scenario = {
       for (const f of fleets) await f.close();
       await server.stop();
       await nchan?.stop();
+    }
+    if (server.profileDir) {
+      try {
+        const profile = summarizeProfile(mainThreadProfile(server.profileDir), { skipFirstMs: server.startupMs });
+        ctx.log(`wake: pollgate ${renderProfile(profile)}`);
+        details.profile = profile;
+      } catch (error) {
+        ctx.log(`wake: could not read the profile in ${server.profileDir}: ${(error as Error).message}`);
+      }
     }
     return { rows, details };
   },

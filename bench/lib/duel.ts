@@ -15,7 +15,8 @@ import type { Row, ScenarioContext } from './scenario.ts';
 import { cpuSeconds, makeTempDir, removeTempDir } from './proc.ts';
 import { mainThreadProfile, renderProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
 import { ADMIN_KEY, readHead, readMetrics, startBaseline, startPollgate, type BaselineServer, type RunningServer } from './servers.ts';
-import { spread } from './stats.ts';
+import { ensureNchan, startNchan, type NchanServer } from './nchan.ts';
+import { fmtSpread, spread } from './stats.ts';
 import { ensureWrk, runWrk, type WrkResult } from './wrk.ts';
 
 export interface DuelOptions {
@@ -27,6 +28,14 @@ export interface DuelOptions {
   connections: number;
   threads: number;
   warmupS: number;
+  /** The target for the events/s row: its words, and whether the medians meet it. */
+  target?: { text: string; met(ratio: number, pollgateMedian: number): boolean };
+  /**
+   * Also load nginx+nchan's publisher with these lines ("PATH<TAB>BODY", see post.lua) in the
+   * same interleaved rounds, and report it in the notes (it keeps messages in memory only:
+   * context, not a durability peer).
+   */
+  nchanLines?: string[];
 }
 
 export interface LogCheck {
@@ -57,6 +66,7 @@ export interface DuelResult {
   details: {
     pollgate: Measured[];
     baseline: Measured[];
+    nchan: Measured[];
     checks: LogCheck[];
     profile: ProfileSummary | null;
     baselineProfile: ProfileSummary | null;
@@ -69,7 +79,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function skipped(o: DuelOptions, reason: string): DuelResult {
   return {
     rows: [{ label: o.label, better: 'higher', pollgate: null, baseline: null, skipped: 'wrk not available', notes: [`skipped: ${reason}`] }],
-    details: { pollgate: [], baseline: [], checks: [], profile: null, baselineProfile: null },
+    details: { pollgate: [], baseline: [], nchan: [], checks: [], profile: null, baselineProfile: null },
   };
 }
 
@@ -79,28 +89,53 @@ export async function duel(ctx: ScenarioContext, o: DuelOptions): Promise<DuelRe
 
   const tmp = makeTempDir(`bench-${o.name}`);
   const bodiesFile = join(tmp, 'bodies.txt');
+  const nchanFile = join(tmp, 'nchan-bodies.txt');
   writeFileSync(bodiesFile, `${o.bodies.join('\n')}\n`);
 
   const pollgate = await startPollgate({ profileDir: ctx.profileDir, profileName: `${o.name}-${Date.now()}` });
   let baseline: BaselineServer | null = null;
+  let nchan: NchanServer | null = null;
+  let nchanReason = '';
   const checks: LogCheck[] = [];
   const pgRuns: Measured[] = [];
   const baseRuns: Measured[] = [];
+  const nchanRuns: Measured[] = [];
   let profile: ProfileSummary | null = null;
   try {
     baseline = await startBaseline({ profileDir: ctx.profileDir, profileName: `${o.name}-bare-hono-${Date.now()}` });
-    const load = async (server: RunningServer, durationS: number): Promise<Measured> => {
-      const cpu0 = cpuSeconds(server.child.proc.pid);
+    if (o.nchanLines) {
+      const avail = ensureNchan();
+      if (avail.ok) {
+        try {
+          nchan = await startNchan();
+          writeFileSync(nchanFile, `${o.nchanLines.join('\n')}\n`);
+        } catch (error) {
+          nchanReason = (error as Error).message.split('\n')[0]!;
+        }
+      } else nchanReason = avail.reason;
+    }
+    const cpuOf = (server: RunningServer | NchanServer): number | null => {
+      const pids = 'pids' in server ? server.pids() : [server.child.proc.pid];
+      let sum = 0;
+      for (const pid of pids) {
+        const c = cpuSeconds(pid);
+        if (c === null) return null;
+        sum += c;
+      }
+      return sum;
+    };
+    const load = async (server: RunningServer | NchanServer, durationS: number): Promise<Measured> => {
+      const cpu0 = cpuOf(server);
       const r = await runWrk({
         url: server.url,
         path: '/v1/events',
-        bodiesFile,
+        bodiesFile: server === nchan ? nchanFile : bodiesFile,
         auth: server === pollgate ? ADMIN_KEY : undefined,
         connections: o.connections,
         threads: o.threads,
         durationS,
       });
-      const cpu1 = cpuSeconds(server.child.proc.pid);
+      const cpu1 = cpuOf(server);
       return { ...r, serverCpuS: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0 };
     };
 
@@ -130,6 +165,7 @@ export async function duel(ctx: ScenarioContext, o: DuelOptions): Promise<DuelRe
     ctx.log(`${o.name}: warm-up ${o.warmupS} s each`);
     await checkedPollgateRun('warm-up', o.warmupS);
     await load(baseline, o.warmupS);
+    if (nchan) await load(nchan, o.warmupS);
     for (let i = 1; i <= ctx.runs; i++) {
       const p = await checkedPollgateRun(`run ${i}`, ctx.durationS);
       pgRuns.push(p);
@@ -137,11 +173,17 @@ export async function duel(ctx: ScenarioContext, o: DuelOptions): Promise<DuelRe
       const b = await load(baseline, ctx.durationS);
       baseRuns.push(b);
       ctx.log(`${o.name}: bare-hono run ${i}/${ctx.runs}: ${describe(b)}`);
+      if (nchan) {
+        const n = await load(nchan, ctx.durationS);
+        nchanRuns.push(n);
+        ctx.log(`${o.name}: nchan     run ${i}/${ctx.runs}: ${describe(n)}`);
+      }
     }
   } finally {
     const code = await pollgate.stop();
     if (code !== 0) ctx.log(`${o.name}: pollgate exited with ${code} on SIGTERM (expected 0)`);
     await baseline?.stop();
+    await nchan?.stop();
     removeTempDir(tmp);
   }
   const summarize = (server: { name: string; profileDir: string | null; startupMs: number } | null): ProfileSummary | null => {
@@ -178,6 +220,19 @@ export async function duel(ctx: ScenarioContext, o: DuelOptions): Promise<DuelRe
   const errors = (rs: WrkResult[]) => rs.reduce((n, r) => n + r.statusErrors + r.socketErrors.connect + r.socketErrors.read + r.socketErrors.write + r.socketErrors.timeout, 0);
   if (errors(pgRuns) > 0) notes.push(`pollgate: ${errors(pgRuns)} non-2xx answers or socket errors`);
   if (errors(baseRuns) > 0) notes.push(`baseline: ${errors(baseRuns)} non-2xx answers or socket errors`);
+  if (o.nchanLines) {
+    if (nchanRuns.length > 0) {
+      const e = spread(nchanRuns.map((r) => r.requestsPerS * o.eventsPerRequest));
+      const c = spread(nchanRuns.map((r) => cpuPerEvent(r, o)));
+      const pgMedian = spread(pgRuns.map((r) => r.requestsPerS * o.eventsPerRequest)).median;
+      notes.push(
+        `nchan (nginx 1 worker, same wrk load to /pub?id=<tenant>, messages kept in memory only, NOT durable: context, not a peer): ` +
+          `${fmtSpread(e)} events/s, ${fmtSpread(c)} µs server CPU per event (master+worker), p99 ${fmtSpread(spread(nchanRuns.map((r) => r.latencyMs.p99)))} ms; ` +
+          `pollgate ÷ nchan ${(pgMedian / e.median).toFixed(2)}×` +
+          (errors(nchanRuns) > 0 ? `; ${errors(nchanRuns)} non-2xx answers or socket errors` : ''),
+      );
+    } else notes.push(`nchan not available: ${nchanReason}`);
+  }
 
   const perS = (rs: Measured[]) => spread(rs.map((r) => r.requestsPerS * o.eventsPerRequest));
   const p99 = (rs: Measured[]) => spread(rs.map((r) => r.latencyMs.p99));
@@ -191,6 +246,16 @@ export async function duel(ctx: ScenarioContext, o: DuelOptions): Promise<DuelRe
       baseline: perS(baseRuns),
       pairRatios,
       notes,
+      peer: 'bare Hono',
+      ...(o.target
+        ? {
+            target: o.target.text,
+            met: o.target.met(
+              spread(pgRuns.map((r) => r.requestsPerS)).median / spread(baseRuns.map((r) => r.requestsPerS)).median,
+              spread(pgRuns.map((r) => r.requestsPerS * o.eventsPerRequest)).median,
+            ),
+          }
+        : {}),
       failed: failedChecks.length > 0,
     },
     ...(haveCpu
@@ -201,6 +266,7 @@ export async function duel(ctx: ScenarioContext, o: DuelOptions): Promise<DuelRe
             pollgate: cpu(pgRuns),
             baseline: cpu(baseRuns),
             pairRatios: pgRuns.map((p, i) => cpuPerEvent(p, o) / cpuPerEvent(baseRuns[i]!, o)),
+            peer: 'bare Hono',
             notes: ['server process user+system CPU (all threads, /proc) during the run ÷ events answered; independent of how the cores were shared'],
           },
         ]
@@ -211,10 +277,11 @@ export async function duel(ctx: ScenarioContext, o: DuelOptions): Promise<DuelRe
       pollgate: p99(pgRuns),
       baseline: p99(baseRuns),
       pairRatios: pgRuns.map((p, i) => p.latencyMs.p99 / baseRuns[i]!.latencyMs.p99),
+      peer: 'bare Hono',
       notes: ['wrk latency percentiles, per run'],
     },
   ];
-  return { rows, details: { pollgate: pgRuns, baseline: baseRuns, checks, profile, baselineProfile } };
+  return { rows, details: { pollgate: pgRuns, baseline: baseRuns, nchan: nchanRuns, checks, profile, baselineProfile } };
 }
 
 function cpuPerEvent(r: Measured, o: DuelOptions): number {

@@ -28,7 +28,8 @@ export class PollFleet {
   private readonly clients: PollClient[];
   private per = 0;
 
-  constructor(processes = 1) {
+  /** processes: BENCH_POLL_CLIENTS, default 1 (on 2 cores more client processes only compete with the server). */
+  constructor(processes = Number(process.env.BENCH_POLL_CLIENTS ?? 1) || 1) {
     this.clients = Array.from({ length: processes }, () => new PollClient());
   }
 

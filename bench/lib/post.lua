@@ -2,6 +2,7 @@
 --
 -- WRK_BODIES: a file with one request body per line; each wrk thread pre-formats all of them
 --             once and cycles through them (so 100 tenants cost nothing per request).
+--             A line "PATH<TAB>BODY" posts that body to that path instead of WRK_PATH.
 -- WRK_PATH:   the request path (default /v1/events).
 -- WRK_AUTH:   a bearer key, sent as "Authorization: Bearer <key>" when set.
 -- done() prints one line "WRK_JSON {...}" that bench/lib/wrk.ts parses (times in µs).
@@ -26,7 +27,13 @@ function init(args)
   end
   for line in io.lines(bodies_file) do
     if #line > 0 then
-      formatted[#formatted + 1] = wrk.format("POST", path, headers, line)
+      -- A line "PATH<TAB>BODY" posts BODY to PATH (nchan: one channel per tenant).
+      local p, b = line:match("^(/[^\t]*)\t(.*)$")
+      if p then
+        formatted[#formatted + 1] = wrk.format("POST", p, headers, b)
+      else
+        formatted[#formatted + 1] = wrk.format("POST", path, headers, line)
+      end
     end
   end
   if #formatted == 0 then

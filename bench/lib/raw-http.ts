@@ -56,12 +56,8 @@ export class RawConnection {
       socket.on('error', () => {}); // reported through 'close'
       socket.on('data', (chunk: Buffer) => this.onData(chunk));
       socket.on('close', () => {
-        if (this.socket === socket) this.socket = null;
-        this.buffer = Buffer.alloc(0);
-        const pending = this.pending;
-        this.pending = [];
-        const at = monoMs();
-        for (const cb of pending) cb({ status: 0, body: 'connection closed', at, headers: {} });
+        // A socket already replaced (close() then connect()) must not touch the new one's state.
+        if (this.socket === socket) this.dropped();
       });
       this.socket = socket;
     });
@@ -80,8 +76,20 @@ export class RawConnection {
   }
 
   close(): void {
-    this.socket?.destroy();
+    const socket = this.socket;
+    if (!socket) return;
+    this.dropped();
+    socket.destroy();
+  }
+
+  /** The connection is gone: requests in flight get status 0, at once. */
+  private dropped(): void {
     this.socket = null;
+    this.buffer = Buffer.alloc(0);
+    const pending = this.pending;
+    this.pending = [];
+    const at = monoMs();
+    for (const cb of pending) cb({ status: 0, body: 'connection closed', at, headers: {} });
   }
 
   private onData(chunk: Buffer): void {
