@@ -6,8 +6,8 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ApiError } from '../errors.ts';
 import type { Services } from '../services.ts';
-import { authenticate, requireAdmin, type Env } from './auth.ts';
-import { requestLog } from './request-log.ts';
+import { requireAdmin, type Env } from './auth.ts';
+import { edge } from './edge.ts';
 import { consumerRoutes } from './consumer-api.ts';
 import { consumerAdminRoutes } from './consumers.ts';
 import { openApiRoutes } from './openapi.ts';
@@ -19,21 +19,12 @@ import { webhookRoutes } from './webhooks.ts';
 export function createApp(s: Services, opts: { isClosing: () => boolean }): Hono<Env> {
   const app = new Hono<Env>();
 
-  app.use('*', requestLog(s.logger));
-  app.use('*', async (c, next) => {
-    if (opts.isClosing() && c.req.path !== '/healthz') {
-      c.header('connection', 'close');
-      throw new ApiError('shutting_down', 'the server is shutting down; retry shortly');
-    }
-    await next();
-  });
+  app.use('*', edge({ logger: s.logger, db: s.db, adminKeyHash: s.adminKeyHash, isClosing: opts.isClosing }));
 
   app.route('/', opsRoutes(s, opts.isClosing));
   app.route('/', openApiRoutes(s));
   app.route('/', uiRoutes());
-  const auth = authenticate(s.db, s.adminKeyHash);
-  app.use('/v1/*', auth);
-  app.get('/metrics', auth, async (c) => {
+  app.get('/metrics', async (c) => {
     requireAdmin(c);
     return c.body(await s.metrics.registry.metrics(), 200, { 'content-type': s.metrics.registry.contentType });
   });

@@ -4,7 +4,7 @@
  * Keys are compared by SHA-256 in constant time; an unknown consumer key id still costs a
  * comparison so timing does not tell which ids exist.
  */
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 import { consumerKeyId, hashKey, sameHash } from '../auth/keys.ts';
 import { ApiError } from '../errors.ts';
 import { getConsumerByKeyId, type ConsumerRow } from '../store/consumers.ts';
@@ -17,28 +17,27 @@ export type Env = { Variables: { principal: Principal } };
 
 const DUMMY_HASH = hashKey('pollgate: no such key');
 
-export function authenticate(db: Db, adminKeyHash: Buffer): MiddlewareHandler<Env> {
-  return async (c, next) => {
-    const authorization = header(c, 'authorization');
-    const match = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
-    if (!match) {
-      throw new ApiError('unauthorized', 'send your key as "Authorization: Bearer <key>"');
+/** Resolves the caller from the Bearer key and records it on the context, or throws 401. */
+export function authenticate(c: Context<Env>, db: Db, adminKeyHash: Buffer): void {
+  const authorization = header(c, 'authorization');
+  const match = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
+  if (!match) {
+    throw new ApiError('unauthorized', 'send your key as "Authorization: Bearer <key>"');
+  }
+  const key = match[1]!;
+  const hash = hashKey(key);
+  const keyId = consumerKeyId(key);
+  if (keyId) {
+    const consumer = getConsumerByKeyId(db, keyId);
+    if (sameHash(hash, consumer?.key_hash ?? DUMMY_HASH) && consumer) {
+      c.set('principal', { kind: 'consumer', consumer });
+      return;
     }
-    const key = match[1]!;
-    const hash = hashKey(key);
-    const keyId = consumerKeyId(key);
-    if (keyId) {
-      const consumer = getConsumerByKeyId(db, keyId);
-      if (sameHash(hash, consumer?.key_hash ?? DUMMY_HASH) && consumer) {
-        c.set('principal', { kind: 'consumer', consumer });
-        return next();
-      }
-    } else if (sameHash(hash, adminKeyHash)) {
-      c.set('principal', { kind: 'admin' });
-      return next();
-    }
-    throw new ApiError('unauthorized', 'the key is not valid');
-  };
+  } else if (sameHash(hash, adminKeyHash)) {
+    c.set('principal', { kind: 'admin' });
+    return;
+  }
+  throw new ApiError('unauthorized', 'the key is not valid');
 }
 
 export function requireAdmin(c: Context<Env>): void {

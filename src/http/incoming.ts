@@ -18,6 +18,17 @@ export function header(c: Context, name: string): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
+/**
+ * Sets a header on the answer, whatever the route answers. On Node it goes on the
+ * ServerResponse (a plain object): Hono's c.header() before the answer exists makes a web
+ * Headers object and sends every answer down its slow path.
+ */
+export function setResponseHeader(c: Context, name: string, value: string): void {
+  const outgoing = (c.env as NodeEnv)?.outgoing;
+  if (outgoing) outgoing.setHeader(name, value);
+  else c.header(name, value);
+}
+
 /** A signal that aborts if the client goes away before its answer is complete. */
 export function clientGone(c: Context): AbortSignal {
   const outgoing = (c.env as NodeEnv)?.outgoing;
