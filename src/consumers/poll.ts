@@ -31,8 +31,13 @@ export interface PollRequest {
   after: number | undefined;
   /** Commit this position first. */
   ack: number | undefined;
-  /** A signal for the client going away; asked for only when the poll is held. */
-  clientGone: (() => AbortSignal | undefined) | undefined;
+  /** Subscribes to the client going away (see hub.ts WaitRequest.onGone). */
+  onGone: ((abort: () => void) => () => void) | undefined;
+  /**
+   * Writes the answer of a held poll the moment events wake it (see hub.ts); the poll then
+   * resolves with `answered: true` and nothing more is sent.
+   */
+  answerNow?: ((result: PollResult) => void) | undefined;
 }
 
 export interface PollResult {
@@ -61,7 +66,7 @@ function refuseInPushMode(s: Services, consumerId: string): void {
   }
 }
 
-export async function poll(s: Services, req: PollRequest): Promise<PollResult & { outcome: PollOutcome }> {
+export async function poll(s: Services, req: PollRequest): Promise<PollResult & { outcome: PollOutcome; answered?: boolean }> {
   const { consumer } = req;
   refuseInPushMode(s, consumer.id);
   let committed = consumer.cursor;
@@ -90,11 +95,12 @@ export async function poll(s: Services, req: PollRequest): Promise<PollResult & 
     position: found.cursor,
     limit: req.limit,
     waitMs: req.waitMs,
-    signal: req.clientGone?.(),
+    onGone: req.onGone,
+    answer: req.answerNow && ((woken) => req.answerNow!({ events: woken.events, cursor: woken.cursor, more: woken.more })),
   });
   switch (outcome.kind) {
     case 'events':
-      return { events: outcome.events, cursor: outcome.cursor, more: outcome.more, outcome: 'data' };
+      return { events: outcome.events, cursor: outcome.cursor, more: outcome.more, outcome: 'data', answered: req.answerNow !== undefined };
     case 'timeout':
     case 'shutdown':
       return { events: [], cursor: outcome.cursor, more: false, outcome: outcome.kind === 'timeout' ? 'empty' : 'shutdown' };

@@ -13,7 +13,7 @@ import { envelopeJson } from '../store/events.ts';
 import type { Services } from '../services.ts';
 import { requireConsumer, type Env } from './auth.ts';
 import { readJsonBody } from './body.ts';
-import { clientGone } from './incoming.ts';
+import { onClientGone, RESPONSE_ALREADY_SENT, sendJsonNow } from './incoming.ts';
 import { jsonHeaders } from './publish.ts';
 import { parseInput } from './validate.ts';
 
@@ -61,6 +61,7 @@ export function consumerRoutes(s: Services): Hono<Env> {
     const after = q.after === undefined ? undefined : cursorPosition(s.log, q.after, 'after');
     const ackTo = q.ack === undefined ? undefined : cursorPosition(s.log, q.ack, 'ack');
 
+    const send = sendJsonNow(c);
     let result;
     try {
       result = await poll(s, {
@@ -70,13 +71,15 @@ export function consumerRoutes(s: Services): Hono<Env> {
         limit,
         after,
         ack: ackTo,
-        clientGone: () => clientGone(c),
+        onGone: onClientGone(c),
+        answerNow: send ? (woken) => send(pollResultJson(woken, envelopeJson)) : undefined,
       });
     } catch (error) {
       s.metrics.pollOutcomes.inc({ outcome: pollErrorOutcome(error) });
       throw error;
     }
     s.metrics.pollOutcomes.inc({ outcome: result.outcome });
+    if (result.answered) return RESPONSE_ALREADY_SENT;
     return c.body(pollResultJson(result, envelopeJson), 200, jsonHeaders());
   });
 

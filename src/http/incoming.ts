@@ -29,14 +29,49 @@ export function setResponseHeader(c: Context, name: string, value: string): void
   else c.header(name, value);
 }
 
-/** A signal that aborts if the client goes away before its answer is complete. */
-export function clientGone(c: Context): AbortSignal {
+/**
+ * Writes a 200 JSON answer straight to the Node response, for a long-poll woken by a commit:
+ * the answer goes out inside the wake-up loop. Returns the marker that tells the Node
+ * adapter the response is already sent; null when not on Node (answer the usual way).
+ */
+export function sendJsonNow(c: Context): ((body: string) => void) | null {
   const outgoing = (c.env as NodeEnv)?.outgoing;
-  if (!outgoing) return c.req.raw.signal;
-  const controller = new AbortController();
-  if (outgoing.destroyed) controller.abort();
-  else outgoing.once('close', () => {
-    if (!outgoing.writableFinished) controller.abort();
-  });
-  return controller.signal;
+  if (!outgoing) return null;
+  return (body) => {
+    if (outgoing.headersSent || outgoing.destroyed) return;
+    outgoing.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    outgoing.end(body);
+  };
+}
+
+export { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+
+/**
+ * Subscribes to the client going away before its answer is complete; returns the
+ * unsubscribe. On Node it listens on the ServerResponse; elsewhere on the request's signal.
+ */
+export function onClientGone(c: Context): (gone: () => void) => () => void {
+  const outgoing = (c.env as NodeEnv)?.outgoing;
+  if (!outgoing) {
+    const signal = c.req.raw.signal;
+    return (gone) => {
+      if (signal.aborted) {
+        queueMicrotask(gone);
+        return () => {};
+      }
+      signal.addEventListener('abort', gone, { once: true });
+      return () => signal.removeEventListener('abort', gone);
+    };
+  }
+  return (gone) => {
+    if (outgoing.destroyed && !outgoing.writableFinished) {
+      queueMicrotask(gone);
+      return () => {};
+    }
+    const onClose = () => {
+      if (!outgoing.writableFinished) gone();
+    };
+    outgoing.once('close', onClose);
+    return () => outgoing.off('close', onClose);
+  };
 }

@@ -34,7 +34,16 @@ export interface WaitRequest {
   position: number;
   limit: number;
   waitMs: number;
-  signal: AbortSignal | undefined;
+  /**
+   * Subscribes to the client going away (the poll then ends as aborted); returns the
+   * unsubscribe. A plain callback rather than an AbortSignal: one less EventTarget per poll.
+   */
+  onGone: ((abort: () => void) => () => void) | undefined;
+  /**
+   * Called synchronously when events wake the poll, before the promise settles, so the answer
+   * can be written inside the commit's wake-up loop instead of a promise chain later.
+   */
+  answer?: ((outcome: WaitOutcome & { kind: 'events' }) => void) | undefined;
 }
 
 export interface Ticket {
@@ -100,11 +109,10 @@ export function createHub(opts: {
       const { ticket } = req;
       if (closed) return Promise.resolve({ kind: 'shutdown', cursor: Math.max(req.position, opts.head()) });
       if (newest.get(ticket.consumerId) !== ticket.serial) return Promise.resolve({ kind: 'superseded' });
-      if (req.signal?.aborted) return Promise.resolve({ kind: 'aborted' });
 
       return new Promise<WaitOutcome>((resolve) => {
         let cancelTimer = () => {};
-        const onAbort = () => settle({ kind: 'aborted' });
+        let unsubscribe = () => {};
         const waiter: Waiter = { req, settle };
         function settle(outcome: WaitOutcome): void {
           if (byConsumer.get(ticket.consumerId) !== waiter) return; // already settled
@@ -114,8 +122,9 @@ export function createHub(opts: {
           set.delete(waiter);
           if (set.size === 0) byTenant.delete(req.tenant);
           cancelTimer();
-          req.signal?.removeEventListener('abort', onAbort);
+          unsubscribe();
           outcomes[outcome.kind] += 1;
+          if (outcome.kind === 'events') req.answer?.(outcome);
           resolve(outcome);
         }
 
@@ -123,7 +132,7 @@ export function createHub(opts: {
         let set = byTenant.get(req.tenant);
         if (!set) byTenant.set(req.tenant, (set = new Set()));
         set.add(waiter);
-        req.signal?.addEventListener('abort', onAbort, { once: true });
+        if (req.onGone) unsubscribe = req.onGone(() => settle({ kind: 'aborted' }));
         cancelTimer = opts.clock.setTimer(
           () => settle({ kind: 'timeout', cursor: Math.max(req.position, opts.head()) }),
           req.waitMs,
