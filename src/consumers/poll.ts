@@ -96,7 +96,7 @@ export async function poll(s: Services, req: PollRequest): Promise<PollResult & 
     limit: req.limit,
     waitMs: req.waitMs,
     onGone: req.onGone,
-    answer: req.answerNow && ((woken) => req.answerNow!({ events: woken.events, cursor: woken.cursor, more: woken.more })),
+    answer: req.answerNow,
   });
   switch (outcome.kind) {
     case 'events':

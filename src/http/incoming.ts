@@ -30,9 +30,10 @@ export function setResponseHeader(c: Context, name: string, value: string): void
 }
 
 /**
- * Writes a 200 JSON answer straight to the Node response, for a long-poll woken by a commit:
- * the answer goes out inside the wake-up loop. Returns the marker that tells the Node
- * adapter the response is already sent; null when not on Node (answer the usual way).
+ * A sender of a 200 JSON answer straight to the Node response, for a long-poll woken by a
+ * commit: the answer goes out inside the wake-up loop. The route then returns
+ * RESPONSE_ALREADY_SENT, which tells the Node adapter to write nothing more (nothing may
+ * change that shared marker's headers). Null when not on Node: answer the usual way.
  */
 export function sendJsonNow(c: Context): ((body: string) => void) | null {
   const outgoing = (c.env as NodeEnv)?.outgoing;
