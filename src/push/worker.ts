@@ -238,7 +238,9 @@ export class Worker {
     const state = this.hook;
     const row = deliveryRow(this.consumerId, event, attempt, outcome, at, next);
     if (!giveUp) {
+      // Retry state goes to disk now, not at the next interval: a restart resumes on schedule.
       this.record({ state: pickState(state), delivery: row });
+      this.hurry();
       return;
     }
     // What was recorded before goes in first, so it cannot land after (and undo) the give-up.
