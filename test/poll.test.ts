@@ -908,6 +908,43 @@ describe('poll (system clock: real waits)', () => {
     assert.ok(answeredAt - publishedAt < 800, `answered ${answeredAt - publishedAt} ms after the publish began`);
   });
 
+  test('a woken poll (answered straight from the wake-up) is a complete answer: JSON type, length, the caller\'s request id; the connection is reused', async () => {
+    const tenant = freshTenant('woken-headers');
+    const c = await g.createConsumer({ tenant });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (requestId: string, query = '') =>
+      new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; socket: unknown }>((resolve, reject) => {
+        const req = http.get(`${g.url}/v1/events?wait=10${query}`, { agent, headers: { authorization: `Bearer ${c.key}`, 'x-request-id': requestId } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body, socket: req.socket }));
+        });
+        req.on('error', reject);
+      });
+    try {
+      const held = get('woken-1');
+      await sleep(100);
+      const ev = await publishOne(g, tenant, 'ticket.created', { n: 1 });
+      const r = await within(held, 3000, 'woken poll');
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['content-type'], 'application/json');
+      assert.equal(r.headers['x-request-id'], 'woken-1');
+      assert.equal(Number(r.headers['content-length']), Buffer.byteLength(r.body));
+      assert.deepEqual(JSON.parse(r.body), { events: [ev], cursor: ev.cursor, more: false });
+      // The same keep-alive connection carries the next poll (acking the first page), held and woken too.
+      const next = get('woken-2', `&ack=${ev.cursor}`);
+      await sleep(100);
+      const ev2 = await publishOne(g, tenant, 'ticket.created', { n: 2 });
+      const r2 = await within(next, 3000, 'second woken poll');
+      assert.equal(r2.socket, r.socket, 'one connection for both polls');
+      assert.equal(r2.headers['x-request-id'], 'woken-2');
+      assert.deepEqual(JSON.parse(r2.body), { events: [ev2], cursor: ev2.cursor, more: false });
+    } finally {
+      agent.destroy();
+    }
+  });
+
   test('wait=0.2 expires after about 200 ms with {events:[],cursor,more:false}', async () => {
     const c = await g.createConsumer({ tenant: freshTenant('real-expiry') });
     const r = await within(poll(g, c.key, 'wait=0.2'), 3000, 'wait=0.2');
