@@ -22,6 +22,8 @@ export interface EventRecord {
   type: string;
   time: number;
   data: string;
+  /** The envelope JSON, remembered by envelopeJson() on first use. */
+  envelope?: string;
 }
 
 export interface NewEvent {
@@ -40,19 +42,12 @@ export interface Appended {
 
 /** The envelope exactly as clients see it on the poll and the push path. */
 /**
- * Remembered per record object: a commit's records go to the producer's answer, every poll
- * they wake and the push bridge, and fan-out to 1,000 polls should not build one 1,000 times.
+ * Remembered on the record: a commit's records go to the producer's answer, every poll they
+ * wake and the push bridge, and fan-out to 1,000 polls should not build one 1,000 times.
  */
-const envelopes = new WeakMap<EventRecord, string>();
-
 export function envelopeJson(e: EventRecord): string {
-  let json = envelopes.get(e);
-  if (json === undefined) {
-    // id, type and tenant are validated to JSON-safe character sets on the way in.
-    json = `{"id":"${e.id}","cursor":"${encodeCursor(e.seq)}","type":"${e.type}","tenant":"${e.tenant}","time":"${new Date(e.time).toISOString()}","data":${e.data}}`;
-    envelopes.set(e, json);
-  }
-  return json;
+  // id, type and tenant are validated to JSON-safe character sets on the way in.
+  return (e.envelope ??= `{"id":"${e.id}","cursor":"${encodeCursor(e.seq)}","type":"${e.type}","tenant":"${e.tenant}","time":"${new Date(e.time).toISOString()}","data":${e.data}}`);
 }
 
 export interface Log {
