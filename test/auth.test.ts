@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADMIN_KEY, startGateway, type CallInit, type TestGateway } from './support/gateway.ts';
+import { assertError } from './support/assertions.ts';
 
 const KEY_SHAPE = /^pgk_[A-Za-z0-9]{44}$/;
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -20,16 +21,6 @@ function randomAlnum(n: number): string {
   let out = '';
   for (const b of bytes) out += ALNUM[b % ALNUM.length];
   return out;
-}
-
-function assertError(r: { status: number; body: any; headers: Headers }, status: number, code?: string): void {
-  assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${JSON.stringify(r.body)}`);
-  assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
-  assert.ok(r.body?.error && typeof r.body.error === 'object', `error shape: ${JSON.stringify(r.body)}`);
-  assert.equal(typeof r.body.error.code, 'string');
-  assert.equal(typeof r.body.error.message, 'string');
-  assert.ok(r.body.error.message.length > 0);
-  if (code !== undefined) assert.equal(r.body.error.code, code);
 }
 
 /** Raw Authorization header variant of g.json. */

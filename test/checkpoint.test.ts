@@ -9,8 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startGateway, tempDir } from './support/gateway.ts';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from './support/wait.ts';
 
 test('while the server runs, committed pages reach the database file (the WAL is checkpointed in the background)', async () => {
   const dataDir = tempDir();

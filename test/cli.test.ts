@@ -10,35 +10,17 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Webhook } from 'standardwebhooks';
 import { ADMIN_KEY, startGateway, type TestGateway } from './support/gateway.ts';
+import { unusedPort } from './support/receiver.ts';
+import { sleep, waitFor } from './support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECRET = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
 
 let tenantSeq = 0;
 const freshTenant = (label = 't') => `cli-${label}-${++tenantSeq}`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A loopback port nothing listens on (bound, then closed). */
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function waitFor(cond: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    if (await cond()) return;
-    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for: ${what}`);
-    await sleep(10);
-  }
-}
 
 /** The environment of a child: no POLLGATE_* from the caller's shell. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -133,7 +115,7 @@ describe('pollgate --help and exit codes', () => {
   });
 
   test('usage errors exit 2; runtime errors exit 1', async () => {
-    const closed = `http://127.0.0.1:${await freePort()}`;
+    const closed = `http://127.0.0.1:${await unusedPort()}`;
     const [unknown, noTenant, badStart, noKey, badFilter, afterWithAck, badSecret, serveBadFlag, noSub, refused] = await Promise.all([
       run(['frobnicate']),
       run(['consumers', 'create', '--key', 'k']),
@@ -238,12 +220,12 @@ describe('pollgate against a gateway', () => {
       const tenant = freshTenant('tail-live');
       const c = await g.createConsumer({ tenant });
       const child = start(['tail', '--wait', '20', '--key', c.key, '--url', g.url]);
-      await waitFor(async () => (await g.json(`/v1/consumers/${c.id}`)).body.polling === true, 10_000, 'tail holds a poll');
+      await waitFor(async () => (await g.json(`/v1/consumers/${c.id}`)).body.polling === true, 10_000, 'tail holds a poll', 10);
       const a = await g.publish({ tenant, type: 'live.one', data: 1 });
       const b = await g.publish({ tenant, type: 'live.two', data: 2 });
-      await waitFor(() => lines(child.stdout).length === 2, 5000, 'two lines');
+      await waitFor(() => lines(child.stdout).length === 2, 5000, 'two lines', 10);
       assert.deepEqual(lines(child.stdout).map((l) => JSON.parse(l).id), [a.id, b.id]);
-      await waitFor(async () => (await consumerCursor(c.id)) === b.cursor, 5000, 'acked after printing');
+      await waitFor(async () => (await consumerCursor(c.id)) === b.cursor, 5000, 'acked after printing', 10);
       assert.equal(await stop(child), 0);
     });
 
@@ -323,8 +305,8 @@ describe('pollgate against a gateway', () => {
         POLLGATE_URL: g.url,
         POLLGATE_KEY: c.key,
       });
-      await waitFor(() => received.length >= 3, 10_000, 'three deliveries');
-      await waitFor(async () => (await consumerCursor(c.id)) === evs[2].cursor, 5000, 'acked after the 2xx');
+      await waitFor(() => received.length >= 3, 10_000, 'three deliveries', 10);
+      await waitFor(async () => (await consumerCursor(c.id)) === evs[2].cursor, 5000, 'acked after the 2xx', 10);
       assert.equal(received.length, 3, 'each event once');
 
       const wh = new Webhook(SECRET);
@@ -355,8 +337,8 @@ describe('pollgate against a gateway', () => {
       });
       const [e1, e2] = (await g.publish([{ tenant, type: 'a.b', data: 1 }, { tenant, type: 'a.b', data: 2 }])).events;
       const child = start(['forward', '--to', `${receiverUrl}/hook`, '--secret', SECRET, '--wait', '2'], { POLLGATE_URL: g.url, POLLGATE_KEY: c.key });
-      await waitFor(() => received.length >= 4, 10_000, 'three attempts at the first event and one at the second');
-      await waitFor(async () => (await consumerCursor(c.id)) === e2.cursor, 5000, 'acked after the 2xx');
+      await waitFor(() => received.length >= 4, 10_000, 'three attempts at the first event and one at the second', 10);
+      await waitFor(async () => (await consumerCursor(c.id)) === e2.cursor, 5000, 'acked after the 2xx', 10);
       assert.deepEqual(received.map((r) => r.headers['webhook-id']), [e1.id, e1.id, e1.id, e2.id], 'retried in place, in order');
       assert.deepEqual(received.slice(0, 3).map((r) => r.body), Array(3).fill(received[0]!.body), 'the same body on every attempt');
       assert.deepEqual(cursorsDuringFailures.slice(0, 3), [c.cursor, c.cursor, c.cursor], 'not acked before the 2xx');
@@ -370,7 +352,7 @@ describe('pollgate against a gateway', () => {
       reset((_n, _r, res) => void res.writeHead(302, { location: `${trapUrl}/stolen` }).end());
       await g.publish({ tenant, type: 'a.b', data: 'secret stuff' });
       const child = start(['forward', '--to', `${receiverUrl}/hook`, '--secret', SECRET, '--wait', '2'], { POLLGATE_URL: g.url, POLLGATE_KEY: c.key });
-      await waitFor(() => received.length >= 2, 10_000, 'the redirect retried');
+      await waitFor(() => received.length >= 2, 10_000, 'the redirect retried', 10);
       assert.equal(trapped.length, 0, 'the Location was not followed');
       assert.equal(await consumerCursor(c.id), c.cursor, 'a 3xx does not ack');
       assert.match(child.stderr, /HTTP 302/);
@@ -385,7 +367,7 @@ describe('pollgate against a gateway', () => {
       const c = await g.createConsumer({ tenant });
       const e = await g.publish({ tenant, type: 'a.b', data: null });
       const child = start(['forward', '--to', `${receiverUrl}/x`, '--wait', '2', '--key', c.key, '--url', g.url]);
-      await waitFor(() => received.length === 1, 10_000, 'the delivery');
+      await waitFor(() => received.length === 1, 10_000, 'the delivery', 10);
       const printed = child.stderr.match(/whsec_[A-Za-z0-9+/=]+/g) ?? [];
       assert.equal(printed.length, 1, child.stderr);
       assert.deepEqual(new Webhook(printed[0]!).verify(received[0]!.body, received[0]!.headers as Record<string, string>), e);
@@ -397,11 +379,11 @@ describe('pollgate against a gateway', () => {
       const tenant = freshTenant('fwd-idle');
       const c = await g.createConsumer({ tenant });
       const child = start(['forward', '--to', `${receiverUrl}/x`, '--secret', SECRET, '--wait', '30'], { POLLGATE_URL: g.url, POLLGATE_KEY: c.key });
-      await waitFor(async () => (await g.json(`/v1/consumers/${c.id}`)).body.polling === true, 10_000, 'forward holds a poll');
+      await waitFor(async () => (await g.json(`/v1/consumers/${c.id}`)).body.polling === true, 10_000, 'forward holds a poll', 10);
       const t0 = performance.now();
       assert.equal(await stop(child), 0);
       assert.ok(performance.now() - t0 < 3000, 'stopped promptly');
-      await waitFor(async () => (await g.json(`/v1/consumers/${c.id}`)).body.polling === false, 3000, 'the held poll released');
+      await waitFor(async () => (await g.json(`/v1/consumers/${c.id}`)).body.polling === false, 3000, 'the held poll released', 10);
     });
   });
 });

@@ -10,7 +10,6 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { rmSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import {
   backoffDelay,
   createAdminClient,
@@ -24,40 +23,11 @@ import {
 } from 'pollgate/client';
 import { ADMIN_KEY, startGateway, tempDir, type TestGateway } from './support/gateway.ts';
 import { FakeClock } from './support/fake-clock.ts';
+import { unusedPort } from './support/receiver.ts';
+import { sleep, waitFor, within } from './support/wait.ts';
 
 let tenantSeq = 0;
 const freshTenant = (label = 't') => `client-${label}-${++tenantSeq}`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A loopback port nothing listens on (bound, then closed). */
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function waitFor(cond: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    if (await cond()) return;
-    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for: ${what}`);
-    await sleep(5);
-  }
-}
 
 const ids = (events: Array<{ id: string }>) => events.map((e) => e.id);
 
@@ -701,7 +671,7 @@ describe('client SDK: network errors', () => {
   });
 
   test('abort during backoff ends the iterator cleanly', async () => {
-    const client = createClient({ url: `http://127.0.0.1:${await freePort()}`, key: 'pgk_x' });
+    const client = createClient({ url: `http://127.0.0.1:${await unusedPort()}`, key: 'pgk_x' });
     const stop = new AbortController();
     let retries = 0;
     const run = (async () => {

@@ -5,6 +5,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, type TestGateway } from './support/gateway.ts';
+import { assertError } from './support/assertions.ts';
+import { sleep } from './support/wait.ts';
 
 const CONSUMER_ID = /^con_[A-Za-z0-9_-]+$/;
 const KEY_SHAPE = /^pgk_[A-Za-z0-9]{44}$/;
@@ -12,25 +14,6 @@ const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 let tenantSeq = 0;
 const freshTenant = (label = 't') => `con-${label}-${++tenantSeq}`;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function assertError(
-  r: { status: number; body: any; headers: Headers },
-  status: number,
-  code?: string | string[],
-): void {
-  assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${JSON.stringify(r.body)}`);
-  assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
-  assert.ok(r.body?.error && typeof r.body.error === 'object', `error shape: ${JSON.stringify(r.body)}`);
-  assert.equal(typeof r.body.error.code, 'string');
-  assert.equal(typeof r.body.error.message, 'string');
-  assert.ok(r.body.error.message.length > 0);
-  if (code !== undefined) {
-    const codes = Array.isArray(code) ? code : [code];
-    assert.ok(codes.includes(r.body.error.code), `code ${r.body.error.code} not in ${codes.join(', ')}`);
-  }
-}
 
 /** Shape of a consumer as the admin API shows it (no key). */
 function assertConsumerView(c: any, expected: { tenant: string; name?: string | null; filter?: unknown }): void {

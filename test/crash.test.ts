@@ -17,12 +17,11 @@ import {
   readAll,
   removeDir,
   request,
-  sleep,
   startServer,
   tempDir,
-  withTimeout,
   type ServerProcess,
 } from './support/process.ts';
+import { sleep, withTimeout } from './support/wait.ts';
 
 const TENANT = 'crash';
 const LOOPS = 24;

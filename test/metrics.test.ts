@@ -14,8 +14,9 @@
 import { test, describe, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { LAG_CAP, TOP_LAGGING } from '../src/metrics.ts';
-import { startGateway, type TestGateway } from './support/gateway.ts';
-import { startReceiver, waitUntil, type Receiver } from './support/receiver.ts';
+import { consumerOf, startGateway, type TestGateway } from './support/gateway.ts';
+import { receiverFor } from './support/receiver.ts';
+import { waitUntil } from './support/wait.ts';
 
 interface Sample {
   name: string;
@@ -80,18 +81,6 @@ async function gatewayFor(t: TestContext, config: Parameters<typeof startGateway
   const g = await startGateway(config);
   t.after(() => g.close());
   return g;
-}
-
-async function receiverFor(t: TestContext): Promise<Receiver> {
-  const r = await startReceiver();
-  t.after(() => r.close());
-  return r;
-}
-
-async function consumerOf(g: TestGateway, id: string): Promise<any> {
-  const r = await g.json(`/v1/consumers/${id}`);
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body;
 }
 
 describe('GET /metrics', () => {

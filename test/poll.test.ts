@@ -15,6 +15,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startGateway, type TestGateway } from './support/gateway.ts';
 import { FakeClock } from './support/fake-clock.ts';
+import { assertError } from './support/assertions.ts';
+import { sleep, track, waitFor, within } from './support/wait.ts';
 
 const ZERO = '0000000000000000';
 /** A well-formed cursor far past any head these tests reach. */
@@ -23,8 +25,6 @@ const FAR_FUTURE = '0000009999999999';
 let tenantSeq = 0;
 /** A tenant no other test uses. */
 const freshTenant = (label = 't') => `poll-${label}-${++tenantSeq}`;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Answer {
   status: number;
@@ -39,49 +39,6 @@ async function poll(g: TestGateway, key: string, query = '', signal?: AbortSigna
   const start = performance.now();
   const r = await g.json(`/v1/events${query ? `?${query}` : ''}`, { key, ...(signal ? { signal } : {}) });
   return { ...r, ms: performance.now() - start };
-}
-
-/** A request in flight whose settlement can be inspected without awaiting it. */
-interface Pending<T> {
-  promise: Promise<T>;
-  readonly settled: boolean;
-}
-
-function track<T>(promise: Promise<T>): Pending<T> {
-  const state = { settled: false };
-  const tracked = promise.finally(() => {
-    state.settled = true;
-  });
-  tracked.catch(() => {}); // inspected by the test; avoid unhandled-rejection noise
-  return {
-    promise: tracked,
-    get settled() {
-      return state.settled;
-    },
-  };
-}
-
-/** Awaits p, failing the test (instead of hanging it) when it takes longer than ms. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls cond every 5 ms until it holds; fails after ms. */
-async function waitFor(cond: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    if (await cond()) return;
-    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for: ${what}`);
-    await sleep(5);
-  }
 }
 
 /** GET /v1/consumer with the consumer's own key. */
@@ -114,20 +71,6 @@ async function publishOne(g: TestGateway, tenant: string, type = 'ticket.created
 async function publishMany(g: TestGateway, tenant: string, n: number, type = 'ticket.created'): Promise<any[]> {
   const r = await g.publish(Array.from({ length: n }, (_, i) => ({ tenant, type, data: { i } })));
   return r.events;
-}
-
-function assertError(r: { status: number; body: any; headers: Headers }, status: number, code?: string, field?: string): void {
-  assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${JSON.stringify(r.body)}`);
-  assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
-  assert.ok(r.body?.error && typeof r.body.error === 'object', `error shape: ${JSON.stringify(r.body)}`);
-  assert.equal(typeof r.body.error.code, 'string');
-  assert.equal(typeof r.body.error.message, 'string');
-  assert.ok(r.body.error.message.length > 0, 'error message is not empty');
-  if (code !== undefined) assert.equal(r.body.error.code, code, JSON.stringify(r.body));
-  if (field !== undefined) {
-    assert.equal(r.body.error.field, field, `error.field of ${JSON.stringify(r.body)}`);
-    assert.ok(r.body.error.message.includes(field), `message names "${field}": ${r.body.error.message}`);
-  }
 }
 
 /** A 200 poll answer with exactly these events (by id, in order). */

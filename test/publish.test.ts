@@ -6,6 +6,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { ADMIN_KEY, startGateway, type TestGateway } from './support/gateway.ts';
+import { sleep } from './support/wait.ts';
 
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const GENERATED_ID = /^evt_[A-Za-z0-9_-]{8,}$/;
@@ -14,8 +15,6 @@ const ENVELOPE_KEYS = ['cursor', 'data', 'id', 'tenant', 'time', 'type'];
 let tenantSeq = 0;
 /** A tenant no other test uses. */
 const freshTenant = (label = 't') => `pub-${label}-${++tenantSeq}-${Date.now() % 100000}`;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Asserts an error answer: status, JSON shape {error:{code,message}}, optionally code and field. */
 function assertError(

@@ -22,7 +22,8 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Webhook } from 'standardwebhooks';
 import { tempDir } from './support/gateway.ts';
-import { startReceiver, waitUntil, type ReceivedRequest, type Reply } from './support/receiver.ts';
+import { startReceiver, type ReceivedRequest, type Reply } from './support/receiver.ts';
+import { waitUntil } from './support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ADMIN_KEY = 'pga_crash_test_admin_key_0123456789abcdef';

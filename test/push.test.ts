@@ -12,25 +12,17 @@
  * latency (isolation, the toggle) use the system clock. Signatures are checked with the
  * `standardwebhooks` library, never by recomputing the HMAC here.
  */
-import { test, describe, type TestContext } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import type { LookupAddress } from 'node:dns';
-import { Webhook } from 'standardwebhooks';
-import type { Config } from '../src/config.ts';
 import type { Resolver } from '../src/push/targets.ts';
-import { startGateway, tempDir, type TestGateway } from './support/gateway.ts';
+import { consumerOf, gatewayFor, startGateway, tempDir, waitForCursor, webhookOf, type TestGateway } from './support/gateway.ts';
 import { FakeClock } from './support/fake-clock.ts';
-import {
-  ok,
-  startReceiver,
-  unusedPort,
-  waitUntil,
-  type Behaviour,
-  type ReceivedRequest,
-  type Receiver,
-} from './support/receiver.ts';
+import { ok, receiverFor, unusedPort, verify, type ReceivedRequest } from './support/receiver.ts';
+import { assertErrorShape } from './support/assertions.ts';
+import { sleep, waitUntil } from './support/wait.ts';
 
 const WHSEC = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -40,60 +32,14 @@ let tenantSeq = 0;
 /** A tenant no other test uses. */
 const freshTenant = (label = 't') => `push-${label}-${++tenantSeq}`;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 
 // ---------------------------------------------------------------------------------------------
-// Fixtures: every gateway and receiver a test starts is closed when the test ends.
-
-async function gatewayFor(
-  t: TestContext,
-  opts: { config?: Partial<Config>; clock?: FakeClock; resolve?: Resolver; dataDir?: string } = {},
-): Promise<TestGateway> {
-  const g = await startGateway({
-    config: { allowPrivateTargets: true, ...opts.config },
-    ...(opts.clock ? { clock: opts.clock } : {}),
-    ...(opts.resolve ? { resolve: opts.resolve } : {}),
-    ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
-  });
-  t.after(() => g.close());
-  return g;
-}
-
-async function receiverFor(t: TestContext, behaviour: Behaviour = ok): Promise<Receiver> {
-  const r = await startReceiver(behaviour);
-  t.after(() => r.close());
-  return r;
-}
-
-// ---------------------------------------------------------------------------------------------
-// API helpers.
-
-function assertError(r: { status: number; body: any }, status: number, code?: string, field?: string): void {
-  assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${JSON.stringify(r.body)}`);
-  assert.ok(r.body?.error && typeof r.body.error === 'object', `error shape: ${JSON.stringify(r.body)}`);
-  assert.equal(typeof r.body.error.message, 'string');
-  if (code !== undefined) assert.equal(r.body.error.code, code, JSON.stringify(r.body));
-  if (field !== undefined) {
-    const named = r.body.error.field === field || String(r.body.error.message).includes(field);
-    assert.ok(named, `error should name "${field}": ${JSON.stringify(r.body)}`);
-  }
-}
+// API helpers. (Every gateway and receiver a test starts, with gatewayFor / receiverFor from
+// test/support, is closed when the test ends.)
 
 function putHook(g: TestGateway, id: string, body: unknown, key?: string) {
   return g.json(`/v1/consumers/${id}/webhook`, { method: 'PUT', body, ...(key ? { key } : {}) });
-}
-
-async function consumerOf(g: TestGateway, id: string): Promise<any> {
-  const r = await g.json(`/v1/consumers/${id}`);
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body;
-}
-
-async function webhookOf(g: TestGateway, id: string): Promise<any> {
-  const r = await g.json(`/v1/consumers/${id}/webhook`);
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body;
 }
 
 async function deliveriesOf(g: TestGateway, id: string, limit = 1000): Promise<any[]> {
@@ -111,15 +57,6 @@ async function waitForDeliveries(g: TestGateway, id: string, n: number, timeoutM
     () => `${n} attempts for ${id}, have ${JSON.stringify(list)}`,
   );
   return list;
-}
-
-async function waitForCursor(g: TestGateway, id: string, cursor: string, timeoutMs = 5_000): Promise<void> {
-  let seen = '';
-  await waitUntil(
-    async () => (seen = (await consumerOf(g, id)).cursor) === cursor,
-    timeoutMs,
-    () => `cursor ${cursor} for ${id}, at ${seen}`,
-  );
 }
 
 /** One poll that does not wait (limit 1000 unless the query sets one); answers the raw answer. */
@@ -141,15 +78,6 @@ async function publishMany(g: TestGateway, tenant: string, n: number, type = 'ti
 
 const idsOf = (list: Array<{ id: string }>) => list.map((e) => e.id);
 const hookIds = (reqs: ReceivedRequest[]) => reqs.map((r) => String(r.headers['webhook-id']));
-
-/** Verifies a request's signature with the standardwebhooks library; answers the payload. */
-function verify(secret: string, req: ReceivedRequest): unknown {
-  return new Webhook(secret).verify(req.body, {
-    'webhook-id': String(req.headers['webhook-id']),
-    'webhook-timestamp': String(req.headers['webhook-timestamp']),
-    'webhook-signature': String(req.headers['webhook-signature']),
-  });
-}
 
 /** Moves the fake clock to an ISO instant (or not at all when it is already past). */
 async function advanceTo(clock: FakeClock, iso: string): Promise<void> {
@@ -259,17 +187,17 @@ describe('PUT/GET/DELETE /v1/consumers/:id/webhook', () => {
     for (const [label, body, field] of cases) {
       const r = await putHook(g, c.id, body);
       assert.equal(r.status, 400, `${label}: ${JSON.stringify(r.body)}`);
-      assertError(r, 400, undefined, field);
+      assertErrorShape(r, 400, undefined, field, 'field-or-message');
     }
     const notJson = await g.json(`/v1/consumers/${c.id}/webhook`, {
       method: 'PUT',
       raw: '{"url":',
       headers: { 'content-type': 'application/json' },
     });
-    assertError(notJson, 400);
+    assertErrorShape(notJson, 400);
 
     // Nothing was configured by any of them.
-    assertError(await g.json(`/v1/consumers/${c.id}/webhook`), 404, 'not_found');
+    assertErrorShape(await g.json(`/v1/consumers/${c.id}/webhook`), 404, 'not_found');
     assert.equal((await consumerOf(g, c.id)).mode, 'pull');
 
     const max = await putHook(g, c.id, { url, timeout_ms: 30_000 });
@@ -307,22 +235,22 @@ describe('PUT/GET/DELETE /v1/consumers/:id/webhook', () => {
     const c = await g.createConsumer({ tenant: freshTenant('auth') });
     const other = await g.createConsumer({ tenant: freshTenant('auth') });
 
-    assertError(await putHook(g, 'con_doesnotexist000', { url: rx.url }), 404, 'not_found');
-    assertError(await g.json('/v1/consumers/con_doesnotexist000/webhook'), 404, 'not_found');
-    assertError(await g.json('/v1/consumers/con_doesnotexist000/webhook', { method: 'DELETE' }), 404, 'not_found');
-    assertError(await g.json('/v1/consumers/con_doesnotexist000/deliveries'), 404, 'not_found');
+    assertErrorShape(await putHook(g, 'con_doesnotexist000', { url: rx.url }), 404, 'not_found');
+    assertErrorShape(await g.json('/v1/consumers/con_doesnotexist000/webhook'), 404, 'not_found');
+    assertErrorShape(await g.json('/v1/consumers/con_doesnotexist000/webhook', { method: 'DELETE' }), 404, 'not_found');
+    assertErrorShape(await g.json('/v1/consumers/con_doesnotexist000/deliveries'), 404, 'not_found');
 
     // No webhook yet: GET and DELETE are 404.
-    assertError(await g.json(`/v1/consumers/${c.id}/webhook`), 404, 'not_found');
-    assertError(await g.json(`/v1/consumers/${c.id}/webhook`, { method: 'DELETE' }), 404, 'not_found');
+    assertErrorShape(await g.json(`/v1/consumers/${c.id}/webhook`), 404, 'not_found');
+    assertErrorShape(await g.json(`/v1/consumers/${c.id}/webhook`, { method: 'DELETE' }), 404, 'not_found');
 
     for (const key of [c.key, other.key]) {
-      assertError(await putHook(g, c.id, { url: rx.url }, key), 403, 'forbidden');
-      assertError(await g.json(`/v1/consumers/${c.id}/webhook`, { key }), 403, 'forbidden');
-      assertError(await g.json(`/v1/consumers/${c.id}/webhook`, { method: 'DELETE', key }), 403, 'forbidden');
-      assertError(await g.json(`/v1/consumers/${c.id}/deliveries`, { key }), 403, 'forbidden');
+      assertErrorShape(await putHook(g, c.id, { url: rx.url }, key), 403, 'forbidden');
+      assertErrorShape(await g.json(`/v1/consumers/${c.id}/webhook`, { key }), 403, 'forbidden');
+      assertErrorShape(await g.json(`/v1/consumers/${c.id}/webhook`, { method: 'DELETE', key }), 403, 'forbidden');
+      assertErrorShape(await g.json(`/v1/consumers/${c.id}/deliveries`, { key }), 403, 'forbidden');
     }
-    assertError(await g.json(`/v1/consumers/${c.id}/webhook`, { method: 'PUT', body: { url: rx.url }, key: null }), 401);
+    assertErrorShape(await g.json(`/v1/consumers/${c.id}/webhook`, { method: 'PUT', body: { url: rx.url }, key: null }), 401);
     assert.equal((await consumerOf(g, c.id)).mode, 'pull', 'nothing was configured');
     assert.equal(rx.requests.length, 0);
   });
@@ -479,9 +407,9 @@ describe('mode switching keeps one cursor', () => {
     assert.deepEqual(hookIds(rx.requests), idsOf(evs.slice(4)), 'exactly the events after the committed cursor');
 
     // Push mode: polling and acking are refused.
-    assertError(await pollRaw(g, c.key), 409, 'push_mode');
-    assertError(await g.json(`/v1/events?wait=1`, { key: c.key }), 409, 'push_mode');
-    assertError(await g.json('/v1/ack', { key: c.key, body: { cursor: evs[9].cursor } }), 409, 'push_mode');
+    assertErrorShape(await pollRaw(g, c.key), 409, 'push_mode');
+    assertErrorShape(await g.json(`/v1/events?wait=1`, { key: c.key }), 409, 'push_mode');
+    assertErrorShape(await g.json('/v1/ack', { key: c.key, body: { cursor: evs[9].cursor } }), 409, 'push_mode');
 
     // Mode and health on both views.
     const own = await g.json('/v1/consumer', { key: c.key });
@@ -514,8 +442,8 @@ describe('mode switching keeps one cursor', () => {
     assert.match(stuck.webhook.health.next_attempt_at, ISO_MS);
     assert.ok(Date.parse(stuck.webhook.health.next_attempt_at) > clock.now());
     // A poll carrying an ack is refused before the ack: the cursor is the bridge's alone.
-    assertError(await g.json(`/v1/events?wait=0&ack=${more[7].cursor}`, { key: c.key }), 409, 'push_mode');
-    assertError(await g.json('/v1/ack', { key: c.key, body: { cursor: more[7].cursor } }), 409, 'push_mode');
+    assertErrorShape(await g.json(`/v1/events?wait=0&ack=${more[7].cursor}`, { key: c.key }), 409, 'push_mode');
+    assertErrorShape(await g.json('/v1/ack', { key: c.key, body: { cursor: more[7].cursor } }), 409, 'push_mode');
     assert.equal((await consumerOf(g, c.id)).cursor, more[1].cursor, 'a refused ack moves nothing');
     const ownStuck = (await g.json('/v1/consumer', { key: c.key })).body;
     assert.equal(ownStuck.webhook.health.consecutive_failures, 1);
@@ -528,7 +456,7 @@ describe('mode switching keeps one cursor', () => {
     assert.equal(del.body.mode, 'pull');
     assert.equal(del.body.cursor, more[1].cursor);
     assert.equal(del.body.webhook, null);
-    assertError(await g.json(`/v1/consumers/${c.id}/webhook`), 404, 'not_found');
+    assertErrorShape(await g.json(`/v1/consumers/${c.id}/webhook`), 404, 'not_found');
 
     const rest = await pollOnce(g, c.key);
     assert.deepEqual(idsOf(rest.events), idsOf(more.slice(2)), 'polling returns exactly the events after it');
@@ -562,7 +490,7 @@ describe('mode switching keeps one cursor', () => {
     assert.equal(put.status, 201);
     const r = await Promise.race([held, sleep(5_000).then(() => null)]);
     assert.ok(r, 'the held poll ended');
-    assertError(r, 409, 'push_mode');
+    assertErrorShape(r, 409, 'push_mode');
 
     // And push works from the same cursor.
     const [e] = await publishMany(g, tenant, 1);
@@ -609,7 +537,7 @@ describe('mode switching keeps one cursor', () => {
     assert.equal(on.body.enabled, true);
     assert.ok(!('secret' in on.body));
     assert.equal((await consumerOf(g, c.id)).mode, 'push');
-    assertError(await pollRaw(g, c.key), 409, 'push_mode');
+    assertErrorShape(await pollRaw(g, c.key), 409, 'push_mode');
 
     await rx.waitForCount(5);
     await waitForCursor(g, c.id, later[3].cursor);
@@ -1004,7 +932,7 @@ describe('GET /v1/consumers/:id/deliveries', () => {
     assert.deepEqual(one.body.deliveries, all.slice(0, 1));
 
     for (const bad of ['0', '-1', '1001', 'abc', '1.5', '']) {
-      assertError(await g.json(`/v1/consumers/${c.id}/deliveries?limit=${bad}`), 400, 'invalid_request', 'limit');
+      assertErrorShape(await g.json(`/v1/consumers/${c.id}/deliveries?limit=${bad}`), 400, 'invalid_request', 'limit');
     }
   });
 });
@@ -1103,11 +1031,11 @@ describe('global bridge toggle', () => {
 
     // Bad input and the wrong key.
     for (const body of [{}, { enabled: 'yes' }, { enabled: 1 }, { enabled: true, extra: 1 }, null, []]) {
-      assertError(await g.json('/v1/bridge', { method: 'PUT', body }), 400);
+      assertErrorShape(await g.json('/v1/bridge', { method: 'PUT', body }), 400);
     }
-    assertError(await g.json('/v1/bridge', { method: 'PUT', raw: 'enabled=true', headers: { 'content-type': 'application/json' } }), 400);
-    assertError(await g.json('/v1/bridge', { key: c.key }), 403, 'forbidden');
-    assertError(await g.json('/v1/bridge', { method: 'PUT', body: { enabled: true }, key: c.key }), 403, 'forbidden');
+    assertErrorShape(await g.json('/v1/bridge', { method: 'PUT', raw: 'enabled=true', headers: { 'content-type': 'application/json' } }), 400);
+    assertErrorShape(await g.json('/v1/bridge', { key: c.key }), 403, 'forbidden');
+    assertErrorShape(await g.json('/v1/bridge', { method: 'PUT', body: { enabled: true }, key: c.key }), 403, 'forbidden');
     assert.equal((await g.json('/v1/bridge')).body.enabled, false, 'still paused after the refused calls');
 
     // Resume: exactly where it stopped, no gap, no repeat.
@@ -1161,10 +1089,10 @@ describe('SSRF guard (private targets not allowed)', () => {
       for (const enabled of [true, false]) {
         const r = await putHook(g, c.id, { url, enabled });
         assert.equal(r.status, 400, `${url}: ${JSON.stringify(r.body)}`);
-        assertError(r, 400, 'target_not_allowed');
+        assertErrorShape(r, 400, 'target_not_allowed');
       }
     }
-    assertError(await g.json(`/v1/consumers/${c.id}/webhook`), 404, 'not_found');
+    assertErrorShape(await g.json(`/v1/consumers/${c.id}/webhook`), 404, 'not_found');
     assert.equal((await consumerOf(g, c.id)).mode, 'pull');
     await g.publish({ tenant: c.tenant, type: 'a.b', data: null });
     await settle();
@@ -1179,7 +1107,7 @@ describe('SSRF guard (private targets not allowed)', () => {
     };
     const g = await gatewayFor(t, { clock: new FakeClock(), config: { allowPrivateTargets: false }, resolve });
     const c = await g.createConsumer({ tenant: freshTenant('ssrf-name') });
-    assertError(await putHook(g, c.id, { url: 'http://internal.test/' }), 400, 'target_not_allowed');
+    assertErrorShape(await putHook(g, c.id, { url: 'http://internal.test/' }), 400, 'target_not_allowed');
     assert.deepEqual(calls, ['internal.test']);
   });
 

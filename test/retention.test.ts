@@ -9,6 +9,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, tempDir, type TestGateway } from './support/gateway.ts';
 import { FakeClock } from './support/fake-clock.ts';
+import { sleep, within } from './support/wait.ts';
 import { rmSync } from 'node:fs';
 
 const ZERO = '0000000000000000';
@@ -16,7 +17,6 @@ const RETENTION_MS = 60_000;
 
 let tenantSeq = 0;
 const freshTenant = (label = 't') => `ret-${label}-${++tenantSeq}`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function poll(g: TestGateway, key: string, query: string) {
   return g.json(`/v1/events?${query}`, { key });
@@ -32,19 +32,6 @@ async function me(g: TestGateway, key: string): Promise<any> {
   const r = await g.json('/v1/consumer', { key });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   return r.body;
-}
-
-/** Awaits p, failing instead of hanging (a held poll on a FakeClock never expires by itself). */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**

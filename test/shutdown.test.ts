@@ -13,14 +13,13 @@ import {
   readAll,
   removeDir,
   request,
-  sleep,
   startServer,
   tempDir,
   TEST_ADMIN_KEY,
-  withTimeout,
   type Reply,
   type ServerProcess,
 } from './support/process.ts';
+import { sleep, withTimeout } from './support/wait.ts';
 
 const dirs: string[] = [];
 const dir = () => {

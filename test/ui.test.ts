@@ -15,8 +15,9 @@ import { test, describe, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { ADMIN_KEY, startGateway, type TestGateway } from './support/gateway.ts';
-import { startReceiver, waitUntil } from './support/receiver.ts';
+import { ADMIN_KEY, gatewayFor, type TestGateway } from './support/gateway.ts';
+import { startReceiver } from './support/receiver.ts';
+import { waitUntil } from './support/wait.ts';
 
 // Functions given to page.evaluate run in the page; the project compiles without the DOM lib,
 // so the few browser globals they use are declared here.
@@ -39,12 +40,6 @@ const CHROMIUM_ARGS = [
 ];
 /** The page polls every ~2 s; anything it shows should be there well within this. */
 const UI_WAIT = 10_000;
-
-async function gatewayFor(t: TestContext): Promise<TestGateway> {
-  const g = await startGateway({ config: { allowPrivateTargets: true } });
-  t.after(() => g.close());
-  return g;
-}
 
 async function browserFor(t: TestContext): Promise<Browser> {
   assert.ok(

@@ -8,75 +8,27 @@
  * Real gateways on loopback ports over real SQLite files, delivering to real node:http
  * receivers; signatures are checked with the `standardwebhooks` library.
  */
-import { test, describe, type TestContext } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { Webhook } from 'standardwebhooks';
-import type { Config } from '../src/config.ts';
-import { startGateway, tempDir, type TestGateway } from './support/gateway.ts';
+import { consumerOf, gatewayFor, startGateway, tempDir, waitForCursor, webhookOf, type TestGateway } from './support/gateway.ts';
 import { FakeClock } from './support/fake-clock.ts';
-import { ok, startReceiver, waitUntil, type Behaviour, type ReceivedRequest, type Receiver } from './support/receiver.ts';
+import { ok, receiverFor, verify, type ReceivedRequest } from './support/receiver.ts';
+import { assertErrorShape } from './support/assertions.ts';
+import { sleep, waitUntil } from './support/wait.ts';
 
 let tenantSeq = 0;
 const freshTenant = (label = 't') => `wpatch-${label}-${++tenantSeq}`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** A short real-time pause to let anything that is (wrongly) about to happen, happen. */
 const settle = () => sleep(300);
 const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
-
-async function gatewayFor(
-  t: TestContext,
-  opts: { config?: Partial<Config>; clock?: FakeClock; dataDir?: string } = {},
-): Promise<TestGateway> {
-  const g = await startGateway({
-    config: { allowPrivateTargets: true, ...opts.config },
-    ...(opts.clock ? { clock: opts.clock } : {}),
-    ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
-  });
-  t.after(() => g.close());
-  return g;
-}
-
-async function receiverFor(t: TestContext, behaviour: Behaviour = ok): Promise<Receiver> {
-  const r = await startReceiver(behaviour);
-  t.after(() => r.close());
-  return r;
-}
-
-function assertError(r: { status: number; body: any }, status: number, code?: string, field?: string): void {
-  assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${JSON.stringify(r.body)}`);
-  assert.ok(r.body?.error && typeof r.body.error === 'object', `error shape: ${JSON.stringify(r.body)}`);
-  assert.equal(typeof r.body.error.message, 'string');
-  if (code !== undefined) assert.equal(r.body.error.code, code, JSON.stringify(r.body));
-  if (field !== undefined) {
-    assert.equal(r.body.error.field, field, `names ${field}: ${JSON.stringify(r.body)}`);
-    assert.ok(String(r.body.error.message).includes(field), `the message names ${field}: ${r.body.error.message}`);
-  }
-}
 
 const hookPath = (id: string) => `/v1/consumers/${id}/webhook`;
 const putHook = (g: TestGateway, id: string, body: unknown, key?: string | null) =>
   g.json(hookPath(id), { method: 'PUT', body, ...(key !== undefined ? { key } : {}) });
 const patchHook = (g: TestGateway, id: string, body: unknown, key?: string | null) =>
   g.json(hookPath(id), { method: 'PATCH', body, ...(key !== undefined ? { key } : {}) });
-
-async function webhookOf(g: TestGateway, id: string): Promise<any> {
-  const r = await g.json(hookPath(id));
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body;
-}
-
-async function consumerOf(g: TestGateway, id: string): Promise<any> {
-  const r = await g.json(`/v1/consumers/${id}`);
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body;
-}
-
-async function waitForCursor(g: TestGateway, id: string, cursor: string): Promise<void> {
-  let seen = '';
-  await waitUntil(async () => (seen = (await consumerOf(g, id)).cursor) === cursor, 5_000, () => `cursor ${cursor} for ${id}, at ${seen}`);
-}
 
 async function publishMany(g: TestGateway, tenant: string, n: number, from = 1): Promise<any[]> {
   return (await g.publish(Array.from({ length: n }, (_, i) => ({ tenant, type: 'ticket.created', data: { n: from + i } })))).events;
@@ -87,14 +39,6 @@ const configOf = (hook: any) => ({ url: hook.url, method: hook.method, headers: 
 
 const idsOf = (list: Array<{ id: string }>) => list.map((e) => e.id);
 const hookIds = (reqs: ReceivedRequest[]) => reqs.map((r) => String(r.headers['webhook-id']));
-
-function verify(secret: string, req: ReceivedRequest): unknown {
-  return new Webhook(secret).verify(req.body, {
-    'webhook-id': String(req.headers['webhook-id']),
-    'webhook-timestamp': String(req.headers['webhook-timestamp']),
-    'webhook-signature': String(req.headers['webhook-signature']),
-  });
-}
 
 describe('PATCH /v1/consumers/:id/webhook', () => {
   test('{"enabled":false} pauses one consumer: config and secret kept, pull mode at the cursor; {"enabled":true} resumes from the cursor, nothing lost or repeated', async (t) => {
@@ -141,7 +85,7 @@ describe('PATCH /v1/consumers/:id/webhook', () => {
     assert.deepEqual(configOf(on.body), configured, 'back to the configuration as it was');
     assert.ok(!('secret' in on.body));
     assert.equal((await g.json('/v1/consumer', { key: c.key })).body.mode, 'push');
-    assertError(await g.json('/v1/events?wait=0', { key: c.key }), 409, 'push_mode');
+    assertErrorShape(await g.json('/v1/events?wait=0', { key: c.key }), 409, 'push_mode');
 
     await rx.waitForCount(5);
     await waitForCursor(g, c.id, during[3].cursor);
@@ -216,7 +160,7 @@ describe('PATCH /v1/consumers/:id/webhook', () => {
     assert.equal((await patchHook(g, c.id, { enabled: true })).status, 200);
     const r = await Promise.race([held, sleep(5_000).then(() => null)]);
     assert.ok(r, 'the held poll ended');
-    assertError(r, 409, 'push_mode');
+    assertErrorShape(r, 409, 'push_mode');
     const [e] = await publishMany(g, tenant, 1);
     await rx.waitForCount(1);
     assert.equal(rx.requests[0]!.headers['webhook-id'], e.id);
@@ -267,15 +211,15 @@ describe('PATCH /v1/consumers/:id/webhook', () => {
   test('404 when the consumer has no webhook (nothing is created) or does not exist', async (t) => {
     const g = await gatewayFor(t);
     const c = await g.createConsumer({ tenant: freshTenant('404') });
-    assertError(await patchHook(g, c.id, { enabled: false }), 404, 'not_found');
-    assertError(await patchHook(g, c.id, { url: 'http://127.0.0.1:9/' }), 404, 'not_found');
-    assertError(await g.json(hookPath(c.id)), 404, 'not_found');
+    assertErrorShape(await patchHook(g, c.id, { enabled: false }), 404, 'not_found');
+    assertErrorShape(await patchHook(g, c.id, { url: 'http://127.0.0.1:9/' }), 404, 'not_found');
+    assertErrorShape(await g.json(hookPath(c.id)), 404, 'not_found');
     assert.equal((await consumerOf(g, c.id)).mode, 'pull');
-    assertError(await patchHook(g, 'con_doesnotexist000', { enabled: true }), 404, 'not_found');
+    assertErrorShape(await patchHook(g, 'con_doesnotexist000', { enabled: true }), 404, 'not_found');
 
     assert.equal((await putHook(g, c.id, { url: 'http://127.0.0.1:9/', enabled: false })).status, 201);
     assert.equal((await g.json(hookPath(c.id), { method: 'DELETE' })).status, 200);
-    assertError(await patchHook(g, c.id, { enabled: true }), 404, 'not_found', undefined);
+    assertErrorShape(await patchHook(g, c.id, { enabled: true }), 404, 'not_found', undefined);
     assert.equal((await consumerOf(g, c.id)).mode, 'pull', 'a PATCH after DELETE does not bring it back');
   });
 
@@ -305,15 +249,15 @@ describe('PATCH /v1/consumers/:id/webhook', () => {
     for (const [label, body, field] of cases) {
       const r = await patchHook(g, c.id, body);
       assert.equal(r.status, 400, `${label}: ${JSON.stringify(r.body)}`);
-      assertError(r, 400, 'invalid_request', field);
+      assertErrorShape(r, 400, 'invalid_request', field);
     }
-    assertError(await patchHook(g, c.id, [{ enabled: true }]), 400, 'invalid_request');
-    assertError(
+    assertErrorShape(await patchHook(g, c.id, [{ enabled: true }]), 400, 'invalid_request');
+    assertErrorShape(
       await g.json(hookPath(c.id), { method: 'PATCH', raw: '{"enabled":', headers: { 'content-type': 'application/json' } }),
       400,
       'invalid_json',
     );
-    assertError(
+    assertErrorShape(
       await g.json(hookPath(c.id), { method: 'PATCH', raw: '{"enabled":true}', headers: { 'content-type': 'text/plain' } }),
       415,
       'unsupported_media_type',
@@ -340,7 +284,7 @@ describe('PATCH /v1/consumers/:id/webhook', () => {
     const g = await gatewayFor(t, { dataDir, config: { allowPrivateTargets: false } });
     for (const url of ['http://127.0.0.1:9/', 'http://localhost:9/', 'http://[::1]:9/', 'http://169.254.169.254/latest/meta-data/']) {
       const r = await patchHook(g, c.id, { url });
-      assertError(r, 400, 'target_not_allowed', 'url');
+      assertErrorShape(r, 400, 'target_not_allowed', 'url');
     }
     assert.equal((await webhookOf(g, c.id)).url, rx.url, 'unchanged');
     await publishMany(g, tenant, 1);
@@ -355,14 +299,14 @@ describe('PATCH /v1/consumers/:id/webhook', () => {
     assert.equal((await putHook(g, c.id, { url: 'http://127.0.0.1:9/', enabled: false })).status, 201);
     const before = configOf(await webhookOf(g, c.id));
 
-    assertError(await patchHook(g, c.id, { enabled: true }, null), 401, 'unauthorized');
-    assertError(await patchHook(g, c.id, { enabled: true }, 'pga_wrong_key'), 401, 'unauthorized');
-    assertError(await patchHook(g, c.id, { enabled: true }, `${c.key}x`), 401, 'unauthorized');
-    assertError(await patchHook(g, c.id, { enabled: true }, c.key), 403, 'forbidden');
-    assertError(await patchHook(g, c.id, { enabled: true }, other.key), 403, 'forbidden');
+    assertErrorShape(await patchHook(g, c.id, { enabled: true }, null), 401, 'unauthorized');
+    assertErrorShape(await patchHook(g, c.id, { enabled: true }, 'pga_wrong_key'), 401, 'unauthorized');
+    assertErrorShape(await patchHook(g, c.id, { enabled: true }, `${c.key}x`), 401, 'unauthorized');
+    assertErrorShape(await patchHook(g, c.id, { enabled: true }, c.key), 403, 'forbidden');
+    assertErrorShape(await patchHook(g, c.id, { enabled: true }, other.key), 403, 'forbidden');
     // Scope is checked before anything else: a bad body or an unknown id tells a consumer nothing.
-    assertError(await patchHook(g, c.id, { timeout_ms: 40_000 }, c.key), 403, 'forbidden');
-    assertError(await patchHook(g, 'con_doesnotexist000', { enabled: true }, c.key), 403, 'forbidden');
+    assertErrorShape(await patchHook(g, c.id, { timeout_ms: 40_000 }, c.key), 403, 'forbidden');
+    assertErrorShape(await patchHook(g, 'con_doesnotexist000', { enabled: true }, c.key), 403, 'forbidden');
     assert.deepEqual(configOf(await webhookOf(g, c.id)), before);
     assert.equal((await consumerOf(g, c.id)).mode, 'pull');
   });

@@ -1,16 +1,21 @@
 /**
  * Test gateways: a real pollgate on a loopback port over a real SQLite file in a fresh temp
  * directory, and small HTTP helpers built on fetch. Every gateway is stopped and its
- * directory removed by the returned close().
+ * directory removed by the returned close(); gatewayFor(t) calls it when the test t ends.
+ * consumerOf / webhookOf read the admin views (insisting on 200); waitForCursor waits (real
+ * time, bounded) for a consumer's committed cursor.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
 import pino from 'pino';
 import type { Clock } from '../../src/clock.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createPollgate, type Pollgate } from '../../src/pollgate.ts';
 import type { Resolver } from '../../src/push/targets.ts';
+import { waitUntil } from './wait.ts';
 
 export const ADMIN_KEY = 'pga_test_admin_key_0123456789abcdef';
 
@@ -107,4 +112,38 @@ export async function startGateway(
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A gateway for one test, closed when the test ends. Private (loopback) webhook targets are
+ * allowed unless opts.config says otherwise, so it can push to test receivers.
+ */
+export async function gatewayFor(t: TestContext, opts: Parameters<typeof startGateway>[0] = {}): Promise<TestGateway> {
+  const g = await startGateway({ ...opts, config: { allowPrivateTargets: true, ...opts.config } });
+  t.after(() => g.close());
+  return g;
+}
+
+/** GET /v1/consumers/:id with the admin key; insists on 200 and answers the body. */
+export async function consumerOf(g: TestGateway, id: string): Promise<any> {
+  const r = await g.json(`/v1/consumers/${id}`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body;
+}
+
+/** GET /v1/consumers/:id/webhook with the admin key; insists on 200 and answers the body. */
+export async function webhookOf(g: TestGateway, id: string): Promise<any> {
+  const r = await g.json(`/v1/consumers/${id}/webhook`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body;
+}
+
+/** Waits until the consumer's committed cursor is this one. */
+export async function waitForCursor(g: TestGateway, id: string, cursor: string, timeoutMs = 5_000): Promise<void> {
+  let seen = '';
+  await waitUntil(
+    async () => (seen = (await consumerOf(g, id)).cursor) === cursor,
+    timeoutMs,
+    () => `cursor ${cursor} for ${id}, at ${seen}`,
+  );
 }

@@ -18,22 +18,12 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withTimeout } from './wait.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const TEST_ADMIN_KEY = 'pga_process_test_admin_key_0123456789abcdef';
 /** Generous: process start on a loaded 2-core machine (tsx compiles on the fly). */
 export const START_TIMEOUT_MS = 20_000;
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Resolves or rejects like the promise; rejects with message after ms (the timer never keeps the process alive). */
-export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 export function tempDir(prefix = 'pollgate-proc-'): string {
   return mkdtempSync(join(tmpdir(), prefix));

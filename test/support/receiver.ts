@@ -6,10 +6,15 @@
  *
  * Recording happens once the whole body has arrived, before the answer is decided, so a test
  * that waits for `requests.length` to grow sees the attempt even when it hangs or is reset.
- * close() cuts hanging requests, so a test never waits on its own receiver.
+ * close() cuts hanging requests, so a test never waits on its own receiver; receiverFor(t)
+ * starts one that is closed when the test t ends. verify() checks a recorded request's
+ * signature with the `standardwebhooks` library.
  */
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { TestContext } from 'node:test';
+import { Webhook } from 'standardwebhooks';
+import { waitUntil } from './wait.ts';
 
 export interface ReceivedRequest {
   /** 1-based arrival number on this receiver. */
@@ -128,6 +133,22 @@ export async function startReceiver(initial: Behaviour = ok): Promise<Receiver> 
   };
 }
 
+/** A receiver for one test, closed when the test ends. */
+export async function receiverFor(t: TestContext, behaviour: Behaviour = ok): Promise<Receiver> {
+  const r = await startReceiver(behaviour);
+  t.after(() => r.close());
+  return r;
+}
+
+/** Verifies a request's signature with the standardwebhooks library; answers the payload. */
+export function verify(secret: string, req: ReceivedRequest): unknown {
+  return new Webhook(secret).verify(req.body, {
+    'webhook-id': String(req.headers['webhook-id']),
+    'webhook-timestamp': String(req.headers['webhook-timestamp']),
+    'webhook-signature': String(req.headers['webhook-signature']),
+  });
+}
+
 /** A loopback port nothing listens on: bind a server, note its port, close it. */
 export async function unusedPort(): Promise<number> {
   const server = http.createServer();
@@ -138,18 +159,4 @@ export async function unusedPort(): Promise<number> {
   const port = (server.address() as AddressInfo).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-/** Polls cond every few ms (real time) until it holds; throws describing what was awaited. */
-export async function waitUntil(
-  cond: () => boolean | Promise<boolean>,
-  timeoutMs = 5_000,
-  describe: () => string = () => 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
