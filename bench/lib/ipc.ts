@@ -64,3 +64,17 @@ export class IpcChild {
     await exited;
   }
 }
+
+/**
+ * The child's side: answers each request from the parent with handle()'s result (same id),
+ * and exits when the parent goes away.
+ */
+export function serveParent<M extends { id?: number }>(handle: (msg: M) => Promise<unknown>): void {
+  process.on('message', (msg: M) => {
+    handle(msg).then(
+      (result) => process.send!({ id: msg.id, ok: true, result }),
+      (error: Error) => process.send!({ id: msg.id, ok: false, error: error.stack ?? String(error) }),
+    );
+  });
+  process.on('disconnect', () => process.exit(0));
+}

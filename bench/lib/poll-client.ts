@@ -28,6 +28,7 @@
  * Times are monoMs() (CLOCK_MONOTONIC), comparable across processes.
  */
 import { monoMs, RawConnection, type RawResponse } from './raw-http.ts';
+import { serveParent } from './ipc.ts';
 
 export type PollMode = 'pollgate' | 'nchan';
 
@@ -248,11 +249,4 @@ async function handle(msg: Message): Promise<unknown> {
   }
 }
 
-process.on('message', (msg: Message) => {
-  handle(msg).then(
-    (result) => process.send!({ id: msg.id, ok: true, result }),
-    (error: Error) => process.send!({ id: msg.id, ok: false, error: error.stack ?? String(error) }),
-  );
-});
-// The parent going away ends us too.
-process.on('disconnect', () => process.exit(0));
+serveParent(handle);

@@ -14,6 +14,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { serveParent } from './ipc.ts';
 
 const monoMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
@@ -91,10 +92,4 @@ async function handle(msg: Message): Promise<unknown> {
   }
 }
 
-process.on('message', (msg: Message) => {
-  handle(msg).then(
-    (result) => process.send!({ id: msg.id, ok: true, result }),
-    (error: Error) => process.send!({ id: msg.id, ok: false, error: error.stack ?? String(error) }),
-  );
-});
-process.on('disconnect', () => process.exit(0));
+serveParent(handle);
