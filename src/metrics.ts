@@ -55,7 +55,7 @@ export function createMetrics(): Metrics {
   });
   const pollOutcomes = new Counter({
     name: 'pollgate_poll_outcomes_total',
-    help: 'Polls by how they ended: data, empty (deadline), superseded, aborted (client left), expired (410), ended (consumer changed), shutdown.',
+    help: 'Polls by how they ended: data, timeout (held until its deadline), empty (answered at once with nothing: wait=0 or the scan budget), superseded, aborted (client left), expired (410), ended (consumer changed), shutdown.',
     labelNames: ['outcome'] as const,
     registers: [registry],
   });

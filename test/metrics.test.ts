@@ -185,12 +185,18 @@ describe('GET /metrics', () => {
     assert.equal(count(m6, 'pollgate_poll_outcomes_total', { outcome: 'data' }) - count(m5, 'pollgate_poll_outcomes_total', { outcome: 'data' }), 1);
     assert.equal((await g.json('/v1/ack', { key: reader.key, body: { cursor: answer.body.cursor } })).status, 200);
 
-    // A poll that runs out of time: outcome "empty" (the deadline passed with nothing).
+    // A poll that runs out of time: outcome "timeout" (held until the deadline, nothing came).
     const empty = await g.json('/v1/events?wait=0.2', { key: reader.key });
     assert.equal(empty.status, 200);
     assert.deepEqual(empty.body.events, []);
     const m7 = await scrape(g);
-    assert.equal(count(m7, 'pollgate_poll_outcomes_total', { outcome: 'empty' }) - count(m6, 'pollgate_poll_outcomes_total', { outcome: 'empty' }), 1);
+    assert.equal(count(m7, 'pollgate_poll_outcomes_total', { outcome: 'timeout' }) - count(m6, 'pollgate_poll_outcomes_total', { outcome: 'timeout' }), 1);
+    assert.equal(count(m7, 'pollgate_poll_outcomes_total', { outcome: 'empty' }) - count(m6, 'pollgate_poll_outcomes_total', { outcome: 'empty' }), 0);
+    // wait=0 with nothing new: answered at once, outcome "empty".
+    const beforeNow = await scrape(g);
+    assert.deepEqual((await g.json('/v1/events?wait=0', { key: reader.key })).body.events, []);
+    const afterNow = await scrape(g);
+    assert.equal(count(afterNow, 'pollgate_poll_outcomes_total', { outcome: 'empty' }) - count(beforeNow, 'pollgate_poll_outcomes_total', { outcome: 'empty' }), 1);
 
     // A held poll superseded by a newer one: outcome "superseded".
     const first = g.json('/v1/events?wait=30', { key: reader.key });

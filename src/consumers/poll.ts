@@ -46,8 +46,11 @@ export interface PollResult {
   more: boolean;
 }
 
-/** How a poll ended, for metrics. */
-export type PollOutcome = 'data' | 'empty' | 'aborted' | 'shutdown';
+/**
+ * How a poll ended, for metrics: `empty` answered at once with nothing (wait=0, or the scan
+ * budget ran out), `timeout` held until its deadline.
+ */
+export type PollOutcome = 'data' | 'empty' | 'timeout' | 'aborted' | 'shutdown';
 
 /** Commits an ack durably; answers the committed cursor (never moved backwards). */
 export async function ack(s: Services, consumer: ConsumerRow, seq: number): Promise<number> {
@@ -103,7 +106,7 @@ export async function poll(s: Services, req: PollRequest): Promise<PollResult & 
       return { events: outcome.events, cursor: outcome.cursor, more: outcome.more, outcome: 'data', answered: req.answerNow !== undefined };
     case 'timeout':
     case 'shutdown':
-      return { events: [], cursor: outcome.cursor, more: false, outcome: outcome.kind === 'timeout' ? 'empty' : 'shutdown' };
+      return { events: [], cursor: outcome.cursor, more: false, outcome: outcome.kind };
     case 'superseded':
       throw new ApiError('superseded', 'a newer poll for this consumer took over; only one poll per consumer is held');
     case 'aborted':
