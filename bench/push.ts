@@ -1,5 +1,6 @@
 /**
- * push: the push bridge's delivery rate to local receivers, 1 endpoint and 100 endpoints.
+ * push: the push bridge's delivery rate to local receivers: 1 endpoint (1 consumer), 1 receiver
+ * port shared by 100 consumers (a path each), and 100 endpoints (100 ports).
  *
  * pollgate runs with POLLGATE_ALLOW_PRIVATE_TARGETS=1 (the receivers are on 127.0.0.1) and
  * the default POLLGATE_PUSH_CONCURRENCY. The receiver is a SEPARATE process
@@ -16,7 +17,7 @@
  * receiver has seen every event id (its own monotonic time of the last one). deliveries/s =
  * events ÷ that time. Checks per consumer: every event id arrived at least once, and the first
  * arrivals are in log order (duplicates, i.e. redeliveries, are counted and reported). The
- * webhooks are deleted after each run. Runs: ≥3, 1-endpoint and 100-endpoint alternately.
+ * webhooks are deleted after each run. Runs: ≥3, the variants alternately.
  * No peer: the ratio is against the 10,000 deliveries/s target.
  */
 import { createConsumers } from './lib/consumers.ts';
@@ -39,6 +40,8 @@ const manyTenant = (i: number) => `push-${String(i).padStart(3, '0')}`;
 
 interface Variant {
   name: string;
+  /** The table row's label. */
+  label: string;
   endpoints: number;
   tenants: string[];
   eventsEach: number;
@@ -71,7 +74,7 @@ async function runOnce(ctx: ScenarioContext, server: PollgateServer, receiver: I
   const t0 = monoMs();
   await Promise.all(
     consumers.map((c, i) =>
-      adminJson(server, 'PUT', `/v1/consumers/${c.id}/webhook`, { url: `http://127.0.0.1:${ports[i]}/hook/${i}` }, 201),
+      adminJson(server, 'PUT', `/v1/consumers/${c.id}/webhook`, { url: `http://127.0.0.1:${ports[i % ports.length]}/hook/${i}` }, 201),
     ),
   );
   const d = await done;
@@ -86,7 +89,7 @@ async function runOnce(ctx: ScenarioContext, server: PollgateServer, receiver: I
   const problems: string[] = [];
   let duplicates = 0;
   consumers.forEach((c, i) => {
-    const got = report.endpoints[`${ports[i]}/hook/${i}`] ?? [];
+    const got = report.endpoints[`${ports[i % ports.length]}/hook/${i}`] ?? [];
     const seen = new Set<string>();
     const firsts: string[] = [];
     for (const id of got) {
@@ -111,13 +114,26 @@ async function runOnce(ctx: ScenarioContext, server: PollgateServer, receiver: I
 
 export const scenario: Scenario = {
   name: 'push',
-  title: 'push bridge deliveries/s to a local receiver process: 1 endpoint and 100 endpoints (100 ports)',
+  title: 'push bridge deliveries/s to a local receiver process: 1 endpoint, 1 receiver port for 100 consumers, and 100 endpoints (100 ports)',
   async run(ctx) {
     const server = await startPollgate({ env: { POLLGATE_ALLOW_PRIVATE_TARGETS: '1' } });
     const receiver = new IpcChild('bench/lib/receiver.ts', 'webhook receiver');
     const variants: Variant[] = [
-      { name: '1 endpoint', endpoints: 1, tenants: ['push-one'], eventsEach: ONE_EVENTS },
-      { name: `${MANY} endpoints`, endpoints: MANY, tenants: Array.from({ length: MANY }, (_, i) => manyTenant(i)), eventsEach: MANY_EVENTS_EACH },
+      { name: '1 endpoint', label: '1 local endpoint (1 consumer)', endpoints: 1, tenants: ['push-one'], eventsEach: ONE_EVENTS },
+      {
+        name: `1 receiver, ${MANY} consumers`,
+        label: `1 local receiver (1 port, ${MANY} consumers, a path each)`,
+        endpoints: 1,
+        tenants: Array.from({ length: MANY }, (_, i) => manyTenant(i)),
+        eventsEach: MANY_EVENTS_EACH,
+      },
+      {
+        name: `${MANY} endpoints`,
+        label: `${MANY} local endpoints (${MANY} consumers, ${MANY} ports)`,
+        endpoints: MANY,
+        tenants: Array.from({ length: MANY }, (_, i) => manyTenant(i)),
+        eventsEach: MANY_EVENTS_EACH,
+      },
     ];
     const results = new Map<string, PushRun[]>(variants.map((v) => [v.name, []]));
     let prefillNote = '';
@@ -147,7 +163,7 @@ export const scenario: Scenario = {
       const p = spread(rs.map((r) => r.perS));
       const problems = rs.flatMap((r, i) => r.problems.map((x) => `run ${i + 1}: ${x}`));
       return {
-        label: `push bridge to ${v.name === '1 endpoint' ? '1 local endpoint (1 consumer)' : `${MANY} local endpoints (${MANY} consumers, ${MANY} ports)`} (deliveries/s)`,
+        label: `push bridge to ${v.label} (deliveries/s)`,
         better: 'higher',
         pollgate: p,
         baseline: null,
