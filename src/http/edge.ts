@@ -26,15 +26,19 @@ export function edge(opts: { logger: Logger; db: Db; adminKeyHash: Buffer; isClo
     setResponseHeader(c, 'x-request-id', id);
     if (!logger.isLevelEnabled('info')) return guarded(c, next);
     const started = performance.now();
-    const log = () =>
+    const log = (status: number) =>
       logger.info(
-        { req_id: id, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round((performance.now() - started) * 10) / 10 },
+        { req_id: id, method: c.req.method, path: c.req.path, status, ms: Math.round((performance.now() - started) * 10) / 10 },
         'request',
       );
-    return guarded(c, next).then(log, (error: unknown) => {
-      log();
-      throw error;
-    });
+    return guarded(c, next).then(
+      () => log(c.res.status),
+      (error: unknown) => {
+        // Refused here (401, 503): onError answers after this layer, so the status comes from the error.
+        log(error instanceof ApiError ? error.status : 500);
+        throw error;
+      },
+    );
   };
 
   function guarded(c: Parameters<MiddlewareHandler<Env>>[0], next: () => Promise<void>): Promise<void> {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import type { Clock } from '../../src/clock.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createPollgate, type Pollgate } from '../../src/pollgate.ts';
@@ -48,7 +48,7 @@ export function tempDir(prefix = 'pollgate-test-'): string {
 }
 
 export async function startGateway(
-  opts: { config?: Partial<Config>; clock?: Clock; dataDir?: string; resolve?: Resolver } = {},
+  opts: { config?: Partial<Config>; clock?: Clock; dataDir?: string; resolve?: Resolver; logger?: Logger } = {},
 ): Promise<TestGateway> {
   const dataDir = opts.dataDir ?? tempDir();
   const config: Config = {
@@ -60,7 +60,7 @@ export async function startGateway(
     ...opts.config,
   };
   const gateway = createPollgate(config, {
-    logger: pino({ level: 'silent' }),
+    logger: opts.logger ?? pino({ level: 'silent' }),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.resolve ? { resolve: opts.resolve } : {}),
   });
