@@ -103,7 +103,7 @@ export async function poll(s: Services, req: PollRequest): Promise<PollResult & 
   });
   switch (outcome.kind) {
     case 'events':
-      return { events: outcome.events, cursor: outcome.cursor, more: outcome.more, outcome: 'data', answered: req.answerNow !== undefined };
+      return { events: outcome.events, cursor: outcome.cursor, more: outcome.more, outcome: 'data', answered: outcome.answered === true };
     case 'timeout':
     case 'shutdown':
       return { events: [], cursor: outcome.cursor, more: false, outcome: outcome.kind };

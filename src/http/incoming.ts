@@ -39,9 +39,16 @@ export function sendJsonNow(c: Context): ((body: string) => void) | null {
   const outgoing = (c.env as NodeEnv)?.outgoing;
   if (!outgoing) return null;
   return (body) => {
-    if (outgoing.headersSent || outgoing.destroyed) return;
-    outgoing.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    outgoing.end(body);
+    if (outgoing.headersSent || outgoing.destroyed) return; // the client is gone: nothing to send
+    try {
+      outgoing.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      outgoing.end(body);
+    } catch (error) {
+      // Half an answer cannot be finished: cut the connection (nothing was acked, the client
+      // polls again). Nothing sent yet: let the route answer the usual way.
+      if (!outgoing.headersSent) throw error;
+      outgoing.destroy();
+    }
   };
 }
 

@@ -18,7 +18,8 @@ import { recordMatches } from '../filter/record.ts';
 import type { EventRecord } from '../store/events.ts';
 
 export type WaitOutcome =
-  | { kind: 'events'; events: EventRecord[]; cursor: number; more: boolean }
+  /** answered: the request's answer() already sent them (see WaitRequest.answer). */
+  | { kind: 'events'; events: EventRecord[]; cursor: number; more: boolean; answered?: boolean }
   /** Deadline or shutdown: nothing matched; cursor is how far the log was considered. */
   | { kind: 'timeout' | 'shutdown'; cursor: number }
   | { kind: 'superseded' }
@@ -41,7 +42,9 @@ export interface WaitRequest {
   onGone: ((abort: () => void) => () => void) | undefined;
   /**
    * Called synchronously when events wake the poll, before the promise settles, so the answer
-   * can be written inside the commit's wake-up loop instead of a promise chain later.
+   * can be written inside the commit's wake-up loop instead of a promise chain later. If it
+   * throws, the outcome says answered:false and the caller answers the usual way; the wake-up
+   * loop goes on with the other polls.
    */
   answer?: ((outcome: WaitOutcome & { kind: 'events' }) => void) | undefined;
 }
@@ -124,7 +127,14 @@ export function createHub(opts: {
           cancelTimer();
           unsubscribe();
           outcomes[outcome.kind] += 1;
-          if (outcome.kind === 'events') req.answer?.(outcome);
+          if (outcome.kind === 'events' && req.answer) {
+            try {
+              req.answer(outcome);
+              outcome = { ...outcome, answered: true };
+            } catch {
+              // Not sent: the poll's route answers with the same events.
+            }
+          }
           resolve(outcome);
         }
 
