@@ -40,10 +40,10 @@ export interface Appended {
   duplicate: boolean;
 }
 
-/** The envelope exactly as clients see it on the poll and the push path. */
 /**
- * Remembered on the record: a commit's records go to the producer's answer, every poll they
- * wake and the push bridge, and fan-out to 1,000 polls should not build one 1,000 times.
+ * The envelope exactly as clients see it on the poll and the push path. Remembered on the
+ * record: a commit's records go to the producer's answer, every poll they wake and the push
+ * bridge, and fan-out to 1,000 polls should not build one 1,000 times.
  */
 export function envelopeJson(e: EventRecord): string {
   // id, type and tenant are validated to JSON-safe character sets on the way in.
@@ -79,12 +79,12 @@ export function createLog(db: Db): Log {
     ),
     byTenantId: db.prepare('SELECT seq, id, tenant, type, time, data FROM events WHERE tenant = ? AND id = ?'),
     readAfter: db.prepare(
-      'SELECT seq, id, tenant, type, time, data FROM events INDEXED BY events_tenant_seq WHERE tenant = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
+      'SELECT seq, id, tenant, type, time, data FROM events INDEXED BY events_tenant_seq WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?',
     ),
     trim: db.prepare('SELECT trimmed_through FROM tenant_trims WHERE tenant = ?').pluck(),
     timeAtOrAfter: db.prepare('SELECT seq, time FROM events WHERE seq >= ? ORDER BY seq LIMIT 1'),
     countAfter: db
-      .prepare('SELECT count(*) FROM events INDEXED BY events_tenant_seq WHERE tenant = ? AND seq > ? AND seq <= ?')
+      .prepare('SELECT count(*) FROM events INDEXED BY events_tenant_seq WHERE tenant = ? AND seq > ?')
       .pluck(),
     oldest: db.prepare('SELECT seq, time FROM events ORDER BY seq LIMIT ?'),
     trimTenants: db.prepare('SELECT tenant, max(seq) AS through FROM events WHERE seq <= ? GROUP BY tenant'),
@@ -125,8 +125,7 @@ export function createLog(db: Db): Log {
     },
 
     readAfter(tenant, afterSeq, limit) {
-      // Bounded by the head: rows past it are committed but not yet on disk (writer.ts).
-      return st.readAfter.all(tenant, afterSeq, head, limit) as EventRecord[];
+      return st.readAfter.all(tenant, afterSeq, limit) as EventRecord[];
     },
 
     trimmedThrough(tenant) {
@@ -151,11 +150,11 @@ export function createLog(db: Db): Log {
         else lo = row.seq + 1;
       }
       const first = lo <= head ? firstFrom(lo) : undefined;
-      return first ? Math.min(first.seq - 1, head) : head;
+      return first ? first.seq - 1 : head;
     },
 
     countAfter(tenant, afterSeq) {
-      return st.countAfter.get(tenant, afterSeq, head) as number;
+      return st.countAfter.get(tenant, afterSeq) as number;
     },
 
     trimOlderThan(cutoff, batch) {
