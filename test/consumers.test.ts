@@ -456,6 +456,18 @@ describe('consumers', () => {
   });
 
   describe('GET /v1/consumers and /v1/consumers/:id', () => {
+    test('last_poll_at: null until the consumer polls, then the time of its latest poll', async () => {
+      const c = await g.createConsumer({ tenant: freshTenant('lastpoll') });
+      assert.equal((await g.json(`/v1/consumers/${c.id}`)).body.last_poll_at, null);
+      const before = Date.now();
+      assert.equal((await g.json('/v1/events?wait=0', { key: c.key })).status, 200);
+      const seen = (await g.json(`/v1/consumers/${c.id}`)).body.last_poll_at;
+      assert.equal(typeof seen, 'string');
+      const at = Date.parse(seen);
+      assert.ok(at >= before - 5 && at <= Date.now(), `last_poll_at ${seen} is the poll's time`);
+      assert.equal((await g.json('/v1/consumer', { key: c.key })).body.last_poll_at, seen, 'the consumer sees the same');
+    });
+
     test('list by tenant shows only that tenant, without keys', async () => {
       const t1 = freshTenant('list');
       const t2 = freshTenant('list');

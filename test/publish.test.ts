@@ -118,6 +118,17 @@ describe('publish (default limits)', () => {
     assert.equal(new Set(ids).size, 50);
   });
 
+  test('generated ids increase with the log on one server (so appends stay at the end of the id index)', async () => {
+    const tenant = freshTenant();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await g.json('/v1/events', { body: Array.from({ length: 20 }, () => ({ tenant, type: 'x', data: null })) });
+      ids.push(...r.body.events.map((e: any) => e.id));
+    }
+    assert.equal(new Set(ids).size, 100);
+    assert.deepEqual([...ids].sort(), ids, 'in cursor order, the ids sort ascending');
+  });
+
   test('data round-trips any JSON value (null, numbers, strings with unicode, nested)', async () => {
     const tenant = freshTenant();
     const values: unknown[] = [
