@@ -73,6 +73,12 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
   const metrics = createMetrics();
   const checkpointer = startCheckpointer(databaseFile(config.dataDir), {
     onError: (message) => logger.warn({ error: message }, 'checkpoint failed; the WAL grows until one succeeds'),
+    onGone(reason) {
+      // Without the thread nothing would checkpoint and the WAL would grow without bound.
+      if (!db.open) return;
+      db.pragma('wal_autocheckpoint = 1000');
+      logger.error({ reason }, 'checkpoint thread gone: SQLite checkpoints inside commits again');
+    },
   });
   const writer = createWriter(db, {
     onCommit(jobs, seconds) {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { startCheckpointer } from '../src/store/checkpointer.ts';
 import { startGateway, tempDir } from './support/gateway.ts';
 import { sleep } from './support/wait.ts';
 
@@ -51,3 +52,22 @@ test('after a stop the database holds every event, with no WAL left to replay', 
   }
   await g.close();
 });
+
+test('a checkpoint thread that cannot run reports itself gone (so the server can fall back to SQLite checkpoints)', async () => {
+  const gone = new Promise<string>((resolve) => {
+    startCheckpointer(join(tempDir(), 'no-such-dir', 'pollgate.db'), { onGone: resolve });
+  });
+  const reason = await Promise.race([gone, sleep(5000).then(() => 'still running after 5 s')]);
+  assert.notEqual(reason, 'still running after 5 s');
+  assert.match(reason, /directory|open|unable/i);
+});
+
+test('stop() is not reported as gone', async () => {
+  let goneCalls = 0;
+  const cp = startCheckpointer(join(tempDir(), 'pollgate.db'), { onGone: () => (goneCalls += 1) });
+  await sleep(100);
+  await cp.stop();
+  await sleep(50);
+  assert.equal(goneCalls, 0);
+});
+

@@ -34,17 +34,39 @@ parentPort.on('message', (m) => {
 });
 `;
 
-export function startCheckpointer(file: string, opts: { intervalMs?: number; onError?: (message: string) => void } = {}): Checkpointer {
+export interface CheckpointerOptions {
+  intervalMs?: number;
+  /** A checkpoint failed (the WAL grows until one succeeds). */
+  onError?: (message: string) => void;
+  /**
+   * The thread is gone without stop() (it could not open the database, or crashed): nothing
+   * checkpoints any more, so the caller must turn SQLite's own checkpoints back on.
+   */
+  onGone?: (reason: string) => void;
+}
+
+export function startCheckpointer(file: string, opts: CheckpointerOptions = {}): Checkpointer {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, intervalMs: opts.intervalMs ?? 250 } });
   worker.unref(); // never what keeps a process alive
+  let stopping = false;
+  let lastError = 'exited';
   worker.on('message', (m: { error?: string }) => {
     if (m.error) opts.onError?.(m.error);
   });
-  worker.on('error', (error) => opts.onError?.(error.message));
-  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  worker.on('error', (error) => {
+    lastError = error.message;
+    opts.onError?.(error.message);
+  });
+  const exited = new Promise<void>((resolve) =>
+    worker.once('exit', () => {
+      if (!stopping) opts.onGone?.(lastError);
+      resolve();
+    }),
+  );
   return {
     async stop() {
+      stopping = true;
       worker.ref(); // stopping is work the process must wait for
       worker.postMessage('stop');
       let timer: NodeJS.Timeout | undefined;
