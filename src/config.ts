@@ -28,6 +28,10 @@ export interface Config {
   allowPrivateTargets: boolean;
   /** Most webhook requests in flight at once, over all consumers. */
   pushConcurrency: number;
+  /** postgres://… selects the PostgreSQL engine (many nodes); unset: SQLite in dataDir. */
+  databaseUrl: string | undefined;
+  /** Connections per node to PostgreSQL (held polls hold none). */
+  databasePoolSize: number;
 }
 
 export class ConfigError extends Error {
@@ -77,6 +81,11 @@ function parsePort(text: string): number {
   return n;
 }
 
+function parseDatabaseUrl(text: string): string {
+  if (!/^postgres(ql)?:\/\//.test(text)) throw new Error('must be a postgres://… URL');
+  return text;
+}
+
 function parseLevel(text: string): string {
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(text)) throw new Error(`"${text}" is not one of ${levels.join(', ')}`);
@@ -106,6 +115,8 @@ export const OPTIONS = [
   option({ key: 'retryMaxAgeMs', env: 'POLLGATE_RETRY_MAX_AGE', parse: parseDuration, fallback: 3 * 86_400_000, help: 'a webhook failing this long on one event is disabled' }),
   option({ key: 'allowPrivateTargets', env: 'POLLGATE_ALLOW_PRIVATE_TARGETS', parse: parseBoolean, fallback: false, help: 'allow webhooks to loopback/private addresses (1 or 0)' }),
   option({ key: 'pushConcurrency', env: 'POLLGATE_PUSH_CONCURRENCY', parse: parsePositiveInt, fallback: 256, help: 'most webhook requests in flight at once' }),
+  option({ key: 'databaseUrl', env: 'POLLGATE_DATABASE_URL', parse: parseDatabaseUrl, fallback: undefined, help: 'postgres://… to run on PostgreSQL (many nodes); unset: SQLite in the data directory' }),
+  option({ key: 'databasePoolSize', env: 'POLLGATE_DATABASE_POOL', parse: parsePositiveInt, fallback: 10, help: 'connections per node to PostgreSQL' }),
   option({ key: 'logLevel', env: 'POLLGATE_LOG_LEVEL', parse: parseLevel, fallback: 'info', help: 'fatal, error, warn, info, debug, trace or silent' }),
 ] as const;
 

@@ -15,6 +15,7 @@ export const errorStatus = {
   conflict: 409,
   superseded: 409,
   push_mode: 409,
+  cursor_beyond_head: 409,
   cursor_expired: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,

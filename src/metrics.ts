@@ -11,11 +11,9 @@
  * the top 50 simply has no series: alert on the max and the lagging count, not on one series
  * per consumer). test/metrics.test.ts runs exactly that with 10,000 consumers.
  *
- * Lag is counted, not estimated: events of the tenant after the committed cursor, before the
- * filter, capped at LAG_CAP. To keep a scrape cheap with many consumers on one tenant, each
- * tenant's consumers are sorted by cursor and the log is counted once, in the segments between
- * consecutive cursors, stopping at LAG_CAP: a scrape reads at most min(backlog, LAG_CAP) index
- * entries per tenant plus one small query per consumer, instead of one full count per consumer.
+ * Lag is exact and cheap: positions are dense per tenant, so a consumer's lag (events of the
+ * tenant after its committed cursor, before the filter) is the tenant's head minus its cursor,
+ * one join for every consumer (store.consumerLags), whatever the backlog; capped at LAG_CAP.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Services } from './services.ts';
@@ -85,11 +83,11 @@ export function createMetrics(): Metrics {
   });
 
   new Gauge({
-    name: 'pollgate_log_head',
-    help: 'Position (seq) of the newest committed event.',
+    name: 'pollgate_events_appended',
+    help: 'Events ever appended to the log, all tenants (the sum of the tenants\' heads; retention does not lower it).',
     registers: [registry],
-    collect() {
-      if (s) this.set(s.log.head());
+    async collect() {
+      if (s) this.set(await s.store.appendedTotal());
     },
   });
   new Gauge({
@@ -120,27 +118,38 @@ export function createMetrics(): Metrics {
     name: 'pollgate_consumers',
     help: 'Consumers, all modes.',
     registers: [registry],
-    collect() {
+    async collect() {
       if (!s) return;
-      const rows = consumerLags(s);
-      this.set(rows.length);
-      rows.sort((a, b) => b.lag - a.lag);
-      lag.reset();
-      for (const r of rows.slice(0, TOP_LAGGING)) if (r.lag > 0) lag.set({ consumer: r.id, tenant: r.tenant }, r.lag);
-      lagging.set(rows.filter((r) => r.lag > 0).length);
-      lagMax.set(rows[0]?.lag ?? 0);
+      const store = s.store;
+      const gauge = this;
+      // The scrape starts every collect() at once: the lag gauges below wait for this one.
+      lagsFilled = (async () => {
+        const rows = (await store.consumerLags()).map((r) => ({ ...r, lag: Math.min(r.lag, LAG_CAP) }));
+        gauge.set(rows.length);
+        rows.sort((a, b) => b.lag - a.lag);
+        lag.reset();
+        for (const r of rows.slice(0, TOP_LAGGING)) if (r.lag > 0) lag.set({ consumer: r.id, tenant: r.tenant }, r.lag);
+        lagging.set(rows.filter((r) => r.lag > 0).length);
+        lagMax.set(rows[0]?.lag ?? 0);
+      })();
+      await lagsFilled;
     },
   });
 
   // Registered after pollgate_consumers, whose collect() fills them in the same scrape.
+  let lagsFilled: Promise<void> = Promise.resolve();
+  const afterLags = async () => {
+    await lagsFilled.catch(() => {});
+  };
   const lag = new Gauge({
     name: 'pollgate_consumer_lag',
     help: `Events of the tenant after the committed cursor, for the ${TOP_LAGGING} most lagging consumers only (bounded cardinality).`,
     labelNames: ['consumer', 'tenant'] as const,
     registers: [],
+    collect: afterLags,
   });
-  const lagging = new Gauge({ name: 'pollgate_consumers_lagging', help: 'Consumers with at least one unacked event.', registers: [] });
-  const lagMax = new Gauge({ name: 'pollgate_consumer_lag_max', help: `Largest consumer lag (capped at ${LAG_CAP}).`, registers: [] });
+  const lagging = new Gauge({ name: 'pollgate_consumers_lagging', help: 'Consumers with at least one unacked event.', registers: [], collect: afterLags });
+  const lagMax = new Gauge({ name: 'pollgate_consumer_lag_max', help: `Largest consumer lag (capped at ${LAG_CAP}).`, registers: [], collect: afterLags });
   for (const g of [lag, lagging, lagMax]) registry.registerMetric(g);
 
   return {
@@ -156,39 +165,4 @@ export function createMetrics(): Metrics {
       s = services;
     },
   };
-}
-
-/**
- * Every consumer's lag (capped at LAG_CAP), counting each tenant's log once: consumers sorted
- * by cursor, newest first; each adds the events between its cursor and the previous one.
- */
-function consumerLags(s: Services): Array<{ id: string; tenant: string; lag: number }> {
-  const consumers = s.db.prepare('SELECT id, tenant, cursor FROM consumers ORDER BY tenant, cursor DESC').all() as Array<{
-    id: string;
-    tenant: string;
-    cursor: number;
-  }>;
-  const segment = s.db
-    .prepare(
-      `SELECT count(*) FROM (SELECT 1 FROM events INDEXED BY events_tenant_seq
-         WHERE tenant = ? AND seq > ? AND seq <= ? LIMIT ?)`,
-    )
-    .pluck();
-  const out: Array<{ id: string; tenant: string; lag: number }> = [];
-  let tenant: string | null = null;
-  let upper = 0;
-  let counted = 0;
-  for (const c of consumers) {
-    if (c.tenant !== tenant) {
-      tenant = c.tenant;
-      upper = Number.MAX_SAFE_INTEGER;
-      counted = 0;
-    }
-    if (counted < LAG_CAP && c.cursor < upper) {
-      counted += segment.get(c.tenant, c.cursor, upper, LAG_CAP - counted) as number;
-      upper = c.cursor;
-    }
-    out.push({ id: c.id, tenant: c.tenant, lag: Math.min(counted, LAG_CAP) });
-  }
-  return out;
 }

@@ -8,12 +8,15 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
+import { nanoid } from 'nanoid';
 import { serve } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
-import { loadAdminKey } from './auth/keys.ts';
+import { generateAdminKey, hashKey, loadAdminKey } from './auth/keys.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { createMatchers } from './consumers/matchers.ts';
+import { scan } from './consumers/poll.ts';
 import { createMetrics } from './metrics.ts';
 import { createApp } from './http/app.ts';
 import { createHub } from './hub/hub.ts';
@@ -23,11 +26,10 @@ import { createDeliverer } from './push/deliver.ts';
 import type { Resolver } from './push/targets.ts';
 import { VERSION } from './version.ts';
 import type { Services } from './services.ts';
-import { startCheckpointer } from './store/checkpointer.ts';
-import { databaseFile, openDatabase } from './store/db.ts';
-import { createLog } from './store/events.ts';
+import { linkNodes } from './hub/cluster.ts';
+import { openStore } from './store/open.ts';
 import { createRetention } from './store/retention.ts';
-import { createWriter } from './store/writer.ts';
+import type { Store } from './store/store.ts';
 
 export interface PollgateOptions {
   clock?: Clock;
@@ -49,7 +51,7 @@ export interface Pollgate {
 /** How long stop() lets answered connections finish before cutting them. */
 const DRAIN_MS = 5_000;
 
-export function createPollgate(config: Config, options: PollgateOptions = {}): Pollgate {
+export async function createPollgate(config: Config, options: PollgateOptions = {}): Promise<Pollgate> {
   const clock = options.clock ?? systemClock;
   const logger =
     options.logger ??
@@ -65,40 +67,40 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
   // Start and stop lines are shown at any level but silent: an operator who asked for warnings
   // only still needs to see where the server listens and that it stopped.
   const lifecycleLog = logger.level === 'silent' ? logger : logger.child({}, { level: 'info' });
-  const db = openDatabase(config.dataDir);
-  const admin = loadAdminKey(config.dataDir, config.adminKey);
-  if (admin.generated) options.onAdminKeyGenerated?.(admin.generated, `${config.dataDir}/admin.key`);
-
-  const log = createLog(db);
   const metrics = createMetrics();
-  const checkpointer = startCheckpointer(databaseFile(config.dataDir), {
-    onError: (message) => logger.warn({ error: message }, 'checkpoint failed; the WAL grows until one succeeds'),
-    onGone(reason) {
-      // Without the thread nothing would checkpoint and the WAL would grow without bound.
-      if (!db.open) return;
-      db.pragma('wal_autocheckpoint = 1000');
-      logger.error({ reason }, 'checkpoint thread gone: SQLite checkpoints inside commits again');
-    },
-  });
-  const writer = createWriter(db, {
+  const nodeId = `${hostname()}-${process.pid}-${nanoid(6)}`;
+  const store = await openStore(config, {
+    nodeId,
+    logger,
     onCommit(jobs, seconds) {
       metrics.commitGroupSize.observe(jobs);
       metrics.commitDuration.observe(seconds);
     },
   });
-  const hub = createHub({ clock, head: log.head, onWake: (seconds) => metrics.wakeLatency.observe(seconds) });
-  const listeners: CommitListener[] = [hub.publish];
-  const publish = createPublisher({ log, writer, clock, listeners });
+  let adminKeyHash: Buffer;
+  try {
+    adminKeyHash = await adminKey(config, store, options);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+
   const matchers = createMatchers();
+  const hub = createHub({
+    clock,
+    read: (tenant, position, limit, matcher) => scan(store, tenant, position, limit, matcher),
+    onWake: (seconds) => metrics.wakeLatency.observe(seconds),
+  });
+  const nodeLink = linkNodes(store, hub, { logger });
+  const listeners: CommitListener[] = [hub.publish];
+  const publish = createPublisher({ store, clock, listeners });
   const deliverer = createDeliverer({
     allowPrivateTargets: config.allowPrivateTargets,
     userAgent: `pollgate/${VERSION}`,
     ...(options.resolve ? { resolve: options.resolve } : {}),
   });
-  const bridge = createBridge({
-    db,
-    log,
-    writer,
+  const bridge = await createBridge({
+    store,
     clock,
     logger,
     publish,
@@ -114,21 +116,18 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
     config,
     clock,
     logger,
-    db,
-    log,
-    writer,
+    store,
     hub,
     publish,
     matchers,
     bridge,
-    adminKeyHash: admin.hash,
+    adminKeyHash,
     resolve: options.resolve,
     metrics,
   };
   metrics.bind(services);
   const retention = createRetention({
-    log,
-    writer,
+    store,
     clock,
     retentionMs: config.retentionMs,
     onError: (err) => logger.error({ err }, 'retention failed'),
@@ -147,7 +146,10 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
         const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
           retention.start();
           bridge.start();
-          lifecycleLog.info({ host: config.host, port: info.port, dataDir: config.dataDir, head: log.head() }, 'pollgate listening');
+          lifecycleLog.info(
+            { host: config.host, port: info.port, engine: store.engine, node: store.nodeId, ...(store.engine === 'sqlite' ? { dataDir: config.dataDir } : {}) },
+            'pollgate listening',
+          );
           resolve(info);
         }) as Server;
         s.once('error', reject);
@@ -159,12 +161,12 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
       if (closing) return;
       closing = true;
       retention.stop();
+      nodeLink.stop();
       const closed = server
         ? new Promise<void>((resolve) => server!.close(() => resolve()))
         : Promise.resolve();
       hub.shutdown();
       await bridge.stop();
-      await writer.close();
       await deliverer.close();
       if (server) {
         const s = server;
@@ -176,9 +178,26 @@ export function createPollgate(config: Config, options: PollgateOptions = {}): P
         clearInterval(sweep);
         clearTimeout(cut);
       }
-      await checkpointer.stop();
-      db.close();
+      await store.close();
       lifecycleLog.info('pollgate stopped');
     },
   };
+}
+
+/**
+ * The admin key's hash: a configured key wins; otherwise SQLite keeps a generated key in the
+ * data directory (mode 0600) and PostgreSQL keeps only its hash in the database, generated by
+ * the first node to start, so every node accepts it. Either way it is printed once.
+ */
+async function adminKey(config: Config, store: Store, options: PollgateOptions): Promise<Buffer> {
+  if (store.engine === 'sqlite' || config.adminKey) {
+    const admin = loadAdminKey(config.dataDir, config.adminKey);
+    if (admin.generated) options.onAdminKeyGenerated?.(admin.generated, `${config.dataDir}/admin.key, mode 0600`);
+    return admin.hash;
+  }
+  const candidate = generateAdminKey();
+  const hash = hashKey(candidate).toString('base64');
+  const stored = await store.setSettingIfAbsent('admin_key_hash', hash);
+  if (stored === hash) options.onAdminKeyGenerated?.(candidate, 'the database (as a hash)');
+  return Buffer.from(stored, 'base64');
 }

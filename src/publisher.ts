@@ -5,9 +5,7 @@
  */
 import { customAlphabet } from 'nanoid';
 import type { Clock } from './clock.ts';
-import type { Db } from './store/db.ts';
-import type { Appended, EventRecord, Log, NewEvent } from './store/events.ts';
-import type { Writer } from './store/writer.ts';
+import type { Alongside, Appended, EventRecord, NewEvent, Store } from './store/store.ts';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'; // ascending in ASCII
 const randomPart = customAlphabet(BASE62, 10);
@@ -40,32 +38,36 @@ function base62(n: number, width: number): string {
 }
 
 /**
- * Appends events; `alongside` runs in the same transaction (all or nothing with them),
+ * Appends events; `alongside` commits in the same transaction (all or nothing with them),
  * for changes that must commit together with an event.
  */
-export type Publish = (events: NewEvent[], alongside?: (db: Db) => void) => Promise<Appended[]>;
+export type Publish = (events: NewEvent[], alongside?: Alongside) => Promise<Appended[]>;
 
 export type CommitListener = (records: readonly EventRecord[]) => void;
 
 export function createPublisher(deps: {
-  log: Log;
-  writer: Writer;
+  store: Store;
   clock: Clock;
   listeners: CommitListener[];
 }): Publish {
-  const { log, writer, clock, listeners } = deps;
-  return (events, alongside) =>
-    writer.write(
-      (db) => {
-        const appended = log.append(events, clock.now(), newEventId);
-        alongside?.(db);
-        return appended;
-      },
-      (appended) => {
-        const fresh = appended.filter((a) => !a.duplicate).map((a) => a.record);
-        if (fresh.length === 0) return;
-        log.committed(fresh);
-        for (const listener of listeners) listener(fresh);
-      },
-    );
+  const { store, clock, listeners } = deps;
+  return async (events, alongside) => {
+    const now = clock.now();
+    const withIds = events.map((e) => (e.id === undefined ? { ...e, id: newEventId(now) } : e));
+    const appended = await store.append(withIds, now, alongside);
+    const fresh: EventRecord[] = [];
+    for (const a of appended) if (!a.duplicate) fresh.push(a.record);
+    if (fresh.length > 0) {
+      for (const listener of listeners) listener(fresh);
+      store.signals?.announceHeads(lastPositions(fresh));
+    }
+    return appended;
+  };
+}
+
+/** The newest position per tenant among records in position order. */
+function lastPositions(records: readonly EventRecord[]): Map<string, number> {
+  const heads = new Map<string, number>();
+  for (const r of records) heads.set(r.tenant, r.pos);
+  return heads;
 }

@@ -20,12 +20,18 @@ export async function serve(argv: string[], env: Record<string, string | undefin
     throw error;
   }
 
-  const gateway = createPollgate(config, {
-    onAdminKeyGenerated(key, file) {
-      // Printed once, here only: later starts read it from the file and never print it.
-      process.stdout.write(`\npollgate: generated an admin key (stored in ${file}, mode 0600; shown only now):\n\n    ${key}\n\n`);
-    },
-  });
+  let gateway: Awaited<ReturnType<typeof createPollgate>>;
+  try {
+    gateway = await createPollgate(config, {
+      onAdminKeyGenerated(key, where) {
+        // Printed once, here only: later starts read it back and never print it.
+        process.stdout.write(`\npollgate: generated an admin key (stored in ${where}; shown only now):\n\n    ${key}\n\n`);
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`pollgate: could not open the database: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {

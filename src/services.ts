@@ -11,17 +11,13 @@ import type { Hub } from './hub/hub.ts';
 import type { Publish } from './publisher.ts';
 import type { Bridge } from './push/bridge.ts';
 import type { Resolver } from './push/targets.ts';
-import type { Db } from './store/db.ts';
-import type { Log } from './store/events.ts';
-import type { Writer } from './store/writer.ts';
+import type { Store } from './store/store.ts';
 
 export interface Services {
   config: Config;
   clock: Clock;
   logger: Logger;
-  db: Db;
-  log: Log;
-  writer: Writer;
+  store: Store;
   hub: Hub;
   publish: Publish;
   matchers: Matchers;

@@ -31,7 +31,7 @@ function withHeader(g: TestGateway, path: string, authorization: string | null, 
 }
 
 async function head(g: TestGateway): Promise<number> {
-  return (await g.json('/readyz', { key: null })).body.head;
+  return (await g.json('/readyz', { key: null })).body.appended;
 }
 
 /** Every route under /v1, with a valid body where one is needed. */
@@ -47,7 +47,7 @@ function allRoutes(consumerId: string, tenant: string): Array<{ name: string; pa
     { name: 'POST /v1/consumers/:id/seek', path: `/v1/consumers/${consumerId}/seek`, init: { body: { to: 'earliest' } }, scope: 'admin' },
     { name: 'POST /v1/consumers/:id/key', path: `/v1/consumers/${consumerId}/key`, init: { method: 'POST' }, scope: 'admin' },
     { name: 'GET /v1/events', path: '/v1/events?wait=0', init: {}, scope: 'consumer' },
-    { name: 'POST /v1/ack', path: '/v1/ack', init: { body: { cursor: '0000000000000000' } }, scope: 'consumer' },
+    { name: 'POST /v1/ack', path: '/v1/ack', init: { body: { cursor: 't0000000000000000' } }, scope: 'consumer' },
     { name: 'GET /v1/consumer', path: '/v1/consumer', init: {}, scope: 'consumer' },
   ];
 }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { startCheckpointer } from '../src/store/checkpointer.ts';
+import { startCheckpointer } from '../src/store/sqlite/checkpointer.ts';
 import { startGateway, tempDir } from './support/gateway.ts';
 import { sleep } from './support/wait.ts';
 

@@ -122,7 +122,7 @@ describe('pollgate --help and exit codes', () => {
       run(['consumers', 'create', '--tenant', 'a', '--start', 'yesterday', '--key', 'k']),
       run(['consumers', 'list']),
       run(['consumers', 'create', '--tenant', 'a', '--filter', '{nope', '--key', 'k']),
-      run(['tail', '--after', '0000000000000001', '--key', 'pgk_x']),
+      run(['tail', '--after', 't0000000000000001', '--key', 'pgk_x']),
       run(['forward', '--to', `${closed}/`, '--secret', 'nope', '--key', 'pgk_x']),
       run(['serve', '--no-such-flag']),
       run(['consumers']),

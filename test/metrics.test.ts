@@ -114,7 +114,7 @@ describe('GET /metrics', () => {
       pollgate_publish_duration_seconds: 'histogram',
       pollgate_commit_group_size: 'histogram',
       pollgate_commit_duration_seconds: 'histogram',
-      pollgate_log_head: 'gauge',
+      pollgate_events_appended: 'gauge',
       pollgate_polls_held: 'gauge',
       pollgate_poll_outcomes_total: 'counter',
       pollgate_wake_latency_seconds: 'histogram',
@@ -127,7 +127,7 @@ describe('GET /metrics', () => {
       pollgate_push_consumers: 'gauge',
     };
     for (const [name, type] of Object.entries(expected)) assert.equal(m0.types.get(name), type, `# TYPE ${name}`);
-    assert.equal(m0.get('pollgate_log_head'), 0);
+    assert.equal(m0.get('pollgate_events_appended'), 0);
     assert.equal(m0.get('pollgate_polls_held'), 0);
     assert.equal(m0.get('pollgate_bridge_enabled'), 1);
 
@@ -138,9 +138,10 @@ describe('GET /metrics', () => {
     const m1 = await scrape(g);
     assert.equal(count(m1, 'pollgate_events_published_total', { outcome: 'created' }), 3);
     assert.equal(count(m1, 'pollgate_events_published_total', { outcome: 'duplicate' }), 1);
-    const head = (await g.json('/readyz', { key: null })).body.head;
-    assert.equal(m1.get('pollgate_log_head'), head);
-    assert.equal(m1.get('pollgate_log_head'), Number(batch[1].cursor), 'the head is the newest event');
+    const appended = (await g.json('/readyz', { key: null })).body.appended;
+    assert.equal(m1.get('pollgate_events_appended'), appended);
+    assert.equal(m1.get('pollgate_events_appended'), 3, 'three events stored (the duplicate is not)');
+    assert.equal(batch[1].cursor, 't0000000000000003', "the newest event is the tenant's third")
     assert.equal(m1.get('pollgate_publish_duration_seconds_count'), 3, 'one observation per publish request');
     assert.ok(m1.get('pollgate_publish_duration_seconds_sum')! > 0);
     assert.equal(m1.get('pollgate_publish_duration_seconds_bucket', { le: '+Inf' }), 3);

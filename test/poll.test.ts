@@ -18,7 +18,7 @@ import { FakeClock } from './support/fake-clock.ts';
 import { assertError } from './support/assertions.ts';
 import { sleep, track, waitFor, within } from './support/wait.ts';
 
-const ZERO = '0000000000000000';
+const ZERO = 't0000000000000000';
 /** A well-formed cursor far past any head these tests reach. */
 const FAR_FUTURE = '0000009999999999';
 
@@ -297,16 +297,20 @@ describe('poll (FakeClock gateway: held polls expire only when the test advances
       assert.equal((await me(g, c.key)).cursor, evs[2].cursor, 'never moved backwards');
     });
 
-    test('ack of the head, even another tenant\'s event, is accepted (cursors are global positions)', async () => {
+    test('cursors are positions in the consumer\'s own tenant: another tenant\'s volume shows nowhere', async () => {
       const tenant = freshTenant('ackhead');
       const c = await g.createConsumer({ tenant });
-      await publishOne(g, tenant);
-      const other = await publishOne(g, freshTenant('ackhead-other'));
-      const r = await g.json('/v1/ack', { key: c.key, body: { cursor: other.cursor } });
-      assert.equal(r.status, 200, JSON.stringify(r.body));
-      assert.deepEqual(r.body, { cursor: other.cursor });
-      const view = await me(g, c.key);
-      assert.equal(view.lag, 0);
+      const other = freshTenant('ackhead-other');
+      for (let i = 0; i < 3; i++) await publishOne(g, other);
+      const mine = await publishOne(g, tenant);
+      assert.equal(mine.cursor, 't0000000000000001', 'the first event of the tenant is position 1, whatever others published');
+      const empty = await poll(g, (await g.createConsumer({ tenant: freshTenant('ackhead-empty') })).key, 'wait=0');
+      assert.equal(empty.body.cursor, 't0000000000000000', "an empty tenant's poll reveals no other tenant's volume");
+      const third = (await g.publish({ tenant: other, type: 't.x', data: null })).cursor;
+      assertError(await g.json('/v1/ack', { key: c.key, body: { cursor: third } }), 400, 'invalid_cursor', 'cursor');
+      const r = await g.json('/v1/ack', { key: c.key, body: { cursor: mine.cursor } });
+      assert.deepEqual(r.body, { cursor: mine.cursor });
+      assert.equal((await me(g, c.key)).lag, 0);
     });
 
     test('ack past the head of the log: 400 invalid_cursor; the cursor did not move', async () => {

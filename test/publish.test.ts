@@ -68,8 +68,8 @@ function postRaw(g: TestGateway, raw: string | Buffer, contentType = 'applicatio
 async function head(g: TestGateway): Promise<number> {
   const r = await g.json('/readyz', { key: null });
   assert.equal(r.status, 200);
-  assert.equal(typeof r.body.head, 'number');
-  return r.body.head;
+  assert.equal(typeof r.body.appended, 'number');
+  return r.body.appended;
 }
 
 /** Every event of a tenant, in log order, read through a fresh consumer starting at earliest. */
@@ -247,7 +247,8 @@ describe('publish (default limits)', () => {
       const b = await g.json('/v1/events', { body: { tenant: t2, type: 'x', id: 'shared-id', data: 'b' } });
       assert.equal(a.status, 201);
       assert.equal(b.status, 201, 'not a duplicate: another tenant');
-      assert.notEqual(a.body.cursor, b.body.cursor);
+      assert.equal(a.body.cursor, 't0000000000000001', 'positions are per tenant: each is its tenant\'s first event');
+      assert.equal(b.body.cursor, 't0000000000000001');
       assert.equal(b.body.tenant, t2);
       assert.equal(b.body.data, 'b');
       assert.deepEqual((await readAll(g, t1)).map((e) => e.data), ['a']);

@@ -100,7 +100,7 @@ async function startServer(): Promise<{ child: ChildProcess; port: number; base:
   return { child, port, base: `http://127.0.0.1:${port}`, output: () => `${out}\n${err}` };
 }
 
-/** The consumer's committed cursor (a seq) read from the database file; no server may run. */
+/** The consumer's committed cursor (a position in its tenant) read from the database file; no server may run. */
 function readCommittedCursor(consumerId: string): number {
   const file = join(dataDir, 'pollgate.db');
   let db: Database.Database | undefined;
@@ -171,7 +171,7 @@ test('SIGKILL mid-delivery: every event arrives, first arrivals in order, resume
 
   // The committed cursor, straight from the database, while no server runs.
   const committedSeq = readCommittedCursor(consumerId);
-  const committed = String(committedSeq).padStart(16, '0');
+  const committed = `t${String(committedSeq).padStart(16, '0')}`;
   // Index of the first event after the committed cursor.
   const resumeIndex = published.findIndex((e) => e.cursor > committed);
   assert.ok(resumeIndex >= 0, 'the kill happened before everything was acknowledged');

@@ -12,7 +12,7 @@ import { FakeClock } from './support/fake-clock.ts';
 import { sleep, within } from './support/wait.ts';
 import { rmSync } from 'node:fs';
 
-const ZERO = '0000000000000000';
+const ZERO = 't0000000000000000';
 const RETENTION_MS = 60_000;
 
 let tenantSeq = 0;

@@ -3,7 +3,7 @@
  *
  *   node --import tsx bench/lib/build-log.ts <dataDir> <events> <tenants>
  *
- * The database is opened through the project's own openDatabase() (src/store/db.ts), so the
+ * The database is opened through the project's own openDatabase() (src/store/sqlite/db.ts), so the
  * schema is exactly what the migrations in schema/ make. Then, for speed only: no journal,
  * no fsync, a 1 GiB page cache; the events table's indexes are dropped, the rows inserted in
  * transactions of 500,000, and the indexes created again from their own stored SQL (one sort
@@ -18,7 +18,7 @@
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nanoid } from 'nanoid';
-import { openDatabase } from '../../src/store/db.ts';
+import { openDatabase } from '../../src/store/sqlite/db.ts';
 
 const [dir, eventsArg, tenantsArg] = process.argv.slice(2);
 if (!dir || !eventsArg || !tenantsArg) {
@@ -42,7 +42,12 @@ const indexes = db
   .all() as Array<{ name: string; sql: string }>;
 for (const ix of indexes) db.exec(`DROP INDEX "${ix.name}"`);
 
-const insert = db.prepare('INSERT INTO events (id, tenant, type, time, data) VALUES (?, ?, ?, ?, ?)');
+const insert = db.prepare('INSERT INTO events (pos, id, tenant, type, time, data) VALUES (?, ?, ?, ?, ?, ?)');
+const saveTenant = db.prepare(
+  `INSERT INTO tenants (tenant, head_pos, last_time, trimmed_pos, legacy_trimmed_seq) VALUES (?, ?, ?, 0, 0)
+   ON CONFLICT (tenant) DO UPDATE SET head_pos = excluded.head_pos, last_time = excluded.last_time`,
+);
+const heads = new Map<string, { pos: number; time: number }>();
 const tenantNames = Array.from({ length: tenants }, (_, i) => `tenant-${String(i).padStart(5, '0')}`);
 const end = Date.now();
 const span = 6 * 86_400_000;
@@ -64,11 +69,16 @@ for (let from = 0; from < total; from += TX) {
       const type = TYPES[i % TYPES.length]!;
       const time = start + Math.floor((i / total) * span);
       const data = `{"ticketId":"tk_${(0x100000 + i).toString(16)}","priority":"${i % 3 === 0 ? 'urgent' : 'normal'}","seats":${i % 50},"actor":"usr_${Math.floor(rand() * 1e9).toString(36)}"}`;
-      insert.run(`evt_${nanoid(16)}`, tenant, type, time, data);
+      const pos = (heads.get(tenant)?.pos ?? 0) + 1;
+      heads.set(tenant, { pos, time });
+      insert.run(pos, `evt_${nanoid(16)}`, tenant, type, time, data);
     }
   })();
   process.stderr.write(`build-log: ${Math.min(total, from + TX)} / ${total} rows, ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
 }
+db.transaction(() => {
+  for (const [tenant, h] of heads) saveTenant.run(tenant, h.pos, h.time);
+})();
 const tIndex = performance.now();
 for (const ix of indexes) db.exec(ix.sql);
 process.stderr.write(`build-log: indexes rebuilt in ${((performance.now() - tIndex) / 1000).toFixed(0)} s\n`);

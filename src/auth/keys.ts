@@ -40,6 +40,10 @@ export interface AdminKey {
   generated: string | null;
 }
 
+export function generateAdminKey(): string {
+  return `pga_${customAlphabet(ALPHANUMERIC, 40)()}`;
+}
+
 /** Reads or creates the admin key. A configured key wins over the file. */
 export function loadAdminKey(dataDir: string, configured: string | undefined): AdminKey {
   if (configured) return { hash: hashKey(configured), generated: null };
@@ -49,7 +53,7 @@ export function loadAdminKey(dataDir: string, configured: string | undefined): A
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  const key = `pga_${customAlphabet(ALPHANUMERIC, 40)()}`;
+  const key = generateAdminKey();
   // 'wx': never overwrite a key another process created in the meantime.
   const fd = openSync(file, 'wx', 0o600);
   try {

@@ -8,10 +8,8 @@ import { newConsumerKey } from '../auth/keys.ts';
 import { ApiError } from '../errors.ts';
 import type { Filter } from '../filter/filter.ts';
 import type { Services } from '../services.ts';
-import * as store from '../store/consumers.ts';
-import type { ConsumerRow } from '../store/consumers.ts';
 import { encodeCursor } from '../store/cursor.ts';
-import { getWebhook, deleteDeliveries } from '../store/webhooks.ts';
+import type { ConsumerRow } from '../store/store.ts';
 import { webhookView, type WebhookView } from '../push/webhooks.ts';
 import { resolvePosition, type PositionSpec } from './positions.ts';
 
@@ -25,11 +23,11 @@ export interface ConsumerView {
   /** push exactly when the consumer has an enabled webhook. */
   mode: 'pull' | 'push';
   cursor: string;
-  /** Events of the tenant after the committed cursor (before filtering). */
+  /** Events of the tenant after the committed cursor that still exist (before filtering). */
   lag: number;
-  /** A poll is held right now. */
+  /** A poll is held right now (on this node). */
   polling: boolean;
-  /** When the consumer last polled, as seen by this server process (null: not since it started). */
+  /** When the consumer last polled (SQLite: since this process started; PostgreSQL: on any node). */
   last_poll_at: string | null;
   /** The webhook and its delivery health, or null. */
   webhook: WebhookView | null;
@@ -37,8 +35,13 @@ export interface ConsumerView {
   updated_at: string;
 }
 
-export function consumerView(s: Services, row: ConsumerRow): ConsumerView {
-  const webhook = getWebhook(s.db, row.id);
+export async function consumerView(s: Services, row: ConsumerRow): Promise<ConsumerView> {
+  const [webhook, head, trimmed, lastPoll] = await Promise.all([
+    s.store.getWebhook(row.id),
+    s.store.head(row.tenant),
+    s.store.trimmedThrough(row.tenant),
+    s.store.lastPollAt(row.id),
+  ]);
   return {
     id: row.id,
     tenant: row.tenant,
@@ -46,9 +49,9 @@ export function consumerView(s: Services, row: ConsumerRow): ConsumerView {
     filter: row.filter === null ? null : (JSON.parse(row.filter) as Filter),
     mode: webhook?.enabled === 1 ? 'push' : 'pull',
     cursor: encodeCursor(row.cursor),
-    lag: s.log.countAfter(row.tenant, row.cursor),
+    lag: Math.max(0, head - Math.max(row.cursor, trimmed)),
     polling: s.hub.isHeld(row.id),
-    last_poll_at: isoOrNull(s.hub.lastPollAt(row.id)),
+    last_poll_at: isoOrNull(lastPoll),
     webhook: webhook ? webhookView(webhook) : null,
     created_at: new Date(row.created_at).toISOString(),
     updated_at: new Date(row.updated_at).toISOString(),
@@ -59,21 +62,17 @@ function isoOrNull(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-export function findConsumer(s: Services, id: string): ConsumerRow {
-  const row = store.getConsumer(s.db, id);
+export async function findConsumer(s: Services, id: string): Promise<ConsumerRow> {
+  const row = await s.store.getConsumer(id);
   if (!row) throw new ApiError('not_found', `no consumer "${id.slice(0, 64)}"`);
   return row;
-}
-
-function nameTaken(tenant: string, name: string): ApiError {
-  return new ApiError('conflict', `tenant "${tenant}" already has a consumer named "${name}"`, { field: 'name' });
 }
 
 export async function createConsumer(
   s: Services,
   input: { tenant: string; name: string | null; filter: Filter | null; start: PositionSpec },
 ): Promise<{ row: ConsumerRow; key: string }> {
-  const cursor = resolvePosition(s.log, input.tenant, input.start, 'start');
+  const cursor = await resolvePosition(s.store, input.tenant, input.start, 'start');
   const { key, keyId, hash } = newConsumerKey();
   const now = s.clock.now();
   const row: ConsumerRow = {
@@ -84,15 +83,12 @@ export async function createConsumer(
     cursor,
     key_id: keyId,
     key_hash: hash,
+    poll_generation: 0,
+    last_poll_at: null,
     created_at: now,
     updated_at: now,
   };
-  await s.writer.write((db) => {
-    if (input.name !== null && store.getConsumerByName(db, input.tenant, input.name)) {
-      throw nameTaken(input.tenant, input.name);
-    }
-    store.insertConsumer(db, row);
-  });
+  await s.store.createConsumer(row);
   return { row, key };
 }
 
@@ -104,48 +100,34 @@ export async function updateConsumer(
   const changes: { name?: string | null; filter?: string | null } = {};
   if (patch.name !== undefined) changes.name = patch.name;
   if (patch.filter !== undefined) changes.filter = patch.filter === null ? null : JSON.stringify(patch.filter);
-  const row = await s.bridge.change(id, () => s.writer.write((db) => {
-    const current = store.getConsumer(db, id);
-    if (!current) throw new ApiError('not_found', `no consumer "${id.slice(0, 64)}"`);
-    if (changes.name && changes.name !== current.name && store.getConsumerByName(db, current.tenant, changes.name)) {
-      throw nameTaken(current.tenant, changes.name);
-    }
-    store.updateConsumer(db, id, changes, s.clock.now());
-    return store.getConsumer(db, id)!;
-  }));
+  const row = await s.bridge.change(id, async () => orNotFound(id, await s.store.updateConsumer(id, changes, s.clock.now())));
   if (changes.filter !== undefined) s.hub.end(id, 'filter changed');
   return row;
 }
 
 export async function seekConsumer(s: Services, id: string, to: PositionSpec): Promise<ConsumerRow> {
-  const current = findConsumer(s, id);
-  const position = resolvePosition(s.log, current.tenant, to, 'to');
-  const row = await s.bridge.change(id, () =>
-    s.writer.write((db) => {
-      if (!store.setCursor(db, id, position, s.clock.now())) throw new ApiError('not_found', `no consumer "${id}"`);
-      return store.getConsumer(db, id)!;
-    }),
-  );
+  const current = await findConsumer(s, id);
+  const position = await resolvePosition(s.store, current.tenant, to, 'to');
+  const row = await s.bridge.change(id, async () => orNotFound(id, await s.store.setCursor(id, position, s.clock.now())));
   s.hub.end(id, 'seek');
   return row;
 }
 
 export async function rotateKey(s: Services, id: string): Promise<{ row: ConsumerRow; key: string }> {
   const { key, keyId, hash } = newConsumerKey();
-  const row = await s.writer.write((db) => {
-    if (!store.setKey(db, id, keyId, hash, s.clock.now())) throw new ApiError('not_found', `no consumer "${id}"`);
-    return store.getConsumer(db, id)!;
-  });
+  const row = orNotFound(id, await s.store.setKey(id, keyId, hash, s.clock.now()));
   s.hub.end(id, 'key_rotated');
   return { row, key };
 }
 
 export async function deleteConsumer(s: Services, id: string): Promise<void> {
-  await s.bridge.change(id, () =>
-    s.writer.write((db) => {
-      if (!store.deleteConsumer(db, id)) throw new ApiError('not_found', `no consumer "${id.slice(0, 64)}"`);
-      deleteDeliveries(db, id);
-    }),
-  );
+  await s.bridge.change(id, async () => {
+    if (!(await s.store.deleteConsumer(id))) throw new ApiError('not_found', `no consumer "${id.slice(0, 64)}"`);
+  });
   s.hub.end(id, 'deleted');
+}
+
+function orNotFound(id: string, row: ConsumerRow | undefined): ConsumerRow {
+  if (!row) throw new ApiError('not_found', `no consumer "${id.slice(0, 64)}"`);
+  return row;
 }

@@ -2,20 +2,21 @@
  * One poll of a consumer: optional ack, then read after a position, then wait if nothing matched.
  *
  * 1. The ack (if any) is committed first, durably, like POST /v1/ack.
- * 2. A read position behind the tenant's trim mark has lost events: 410 with `earliest`.
+ * 2. Each page is read together with the tenant's head and trim mark (one snapshot): a read
+ *    position behind the trim mark has lost events (410 with `earliest`); one beyond the head
+ *    (only after a database restore or a lossy failover) is refused, never an empty range.
  * 3. The log is scanned after the position, applying the filter, for at most SCAN_BUDGET
  *    events, so a selective filter over a long backlog cannot make one request unbounded;
  *    a scan that stops early answers at once with the position it reached and more=true.
- * 4. Nothing matched and the scan reached the head: wait in the hub (same synchronous step).
- *    An empty answer's cursor is how far the log was considered, so acking it skips what the
- *    filter passed over.
+ * 4. Nothing matched and the scan reached the head: wait in the hub. An empty answer's cursor
+ *    is how far the log was considered, so acking it skips what the filter passed over.
  */
 import { ApiError } from '../errors.ts';
+import type { Matcher } from '../filter/filter.ts';
 import { recordMatches } from '../filter/record.ts';
-import type { Ticket } from '../hub/hub.ts';
-import { advanceCursor, getConsumer, type ConsumerRow } from '../store/consumers.ts';
+import type { Scanned, Ticket } from '../hub/hub.ts';
 import { encodeCursor } from '../store/cursor.ts';
-import type { EventRecord } from '../store/events.ts';
+import type { ConsumerRow, EventRecord, Store } from '../store/store.ts';
 import type { Services } from '../services.ts';
 import { isPushMode } from '../push/webhooks.ts';
 
@@ -53,40 +54,28 @@ export interface PollResult {
 export type PollOutcome = 'data' | 'empty' | 'timeout' | 'aborted' | 'shutdown';
 
 /** Commits an ack durably; answers the committed cursor (never moved backwards). */
-export async function ack(s: Services, consumer: ConsumerRow, seq: number): Promise<number> {
-  refuseInPushMode(s, consumer.id);
-  return s.writer.write((db) => {
-    advanceCursor(db, consumer.id, seq, s.clock.now());
-    const row = getConsumer(db, consumer.id);
-    if (!row) throw new ApiError('not_found', 'the consumer no longer exists');
-    return row.cursor;
-  });
+export async function ack(s: Services, consumer: ConsumerRow, pos: number): Promise<number> {
+  await refuseInPushMode(s, consumer.id);
+  const committed = await s.store.ackCursor(consumer.id, pos, s.clock.now());
+  if (committed === undefined) throw new ApiError('not_found', 'the consumer no longer exists');
+  return committed;
 }
 
-function refuseInPushMode(s: Services, consumerId: string): void {
-  if (isPushMode(s, consumerId)) {
+async function refuseInPushMode(s: Services, consumerId: string): Promise<void> {
+  if (await isPushMode(s, consumerId)) {
     throw new ApiError('push_mode', 'this consumer is in push mode: the bridge delivers to its webhook; delete or disable the webhook to poll');
   }
 }
 
 export async function poll(s: Services, req: PollRequest): Promise<PollResult & { outcome: PollOutcome; answered?: boolean }> {
   const { consumer } = req;
-  refuseInPushMode(s, consumer.id);
+  await refuseInPushMode(s, consumer.id);
   let committed = consumer.cursor;
   if (req.ack !== undefined) committed = await ack(s, consumer, req.ack);
   const position = req.after ?? committed;
 
-  const trimmed = s.log.trimmedThrough(consumer.tenant);
-  if (trimmed > position) {
-    throw new ApiError(
-      'cursor_expired',
-      'retention removed events after this position; seek to `earliest` (or another position) and poll again',
-      { earliest: encodeCursor(trimmed) },
-    );
-  }
-
   const matcher = s.matchers.get(consumer.filter);
-  const found = scan(s, consumer.tenant, position, req.limit, (r) => recordMatches(matcher, r));
+  const found = await scan(s.store, consumer.tenant, position, req.limit, matcher);
   if (found.events.length > 0 || found.more || req.waitMs === 0) {
     return { ...found, outcome: found.events.length > 0 ? 'data' : 'empty' };
   }
@@ -127,40 +116,53 @@ function endedError(reason: string): ApiError {
 /**
  * The tenant's matching events after position: up to limit, with more=true when a further
  * match exists or the scan budget ran out first. With no match and the scan at the end of the
- * log, the cursor is the head: every committed event has been considered.
+ * log, the cursor is the tenant's head: every committed event has been considered.
  */
-function scan(
-  s: Services,
-  tenant: string,
-  position: number,
-  limit: number,
-  matches: (r: EventRecord) => boolean,
-): PollResult {
+export async function scan(store: Store, tenant: string, position: number, limit: number, matcher: Matcher): Promise<Scanned> {
   const events: EventRecord[] = [];
   let scanned = 0;
   let pos = position;
   for (;;) {
     const chunk = Math.min(SCAN_CHUNK, Math.max(limit + 1, 64));
-    const rows = s.log.readAfter(tenant, pos, chunk);
-    for (const r of rows) {
+    const page = await store.read(tenant, pos, chunk);
+    checkPosition(pos, page.head, page.trimmedThrough);
+    for (const r of page.records) {
       scanned += 1;
-      if (!matches(r)) {
-        pos = r.seq;
+      if (!recordMatches(matcher, r)) {
+        pos = r.pos;
         continue;
       }
-      if (events.length === limit) return { events, cursor: events[events.length - 1]!.seq, more: true };
+      if (events.length === limit) return { events, cursor: events[events.length - 1]!.pos, more: true };
       events.push(r);
-      pos = r.seq;
+      pos = r.pos;
     }
-    if (rows.length < chunk) {
+    if (page.records.length < chunk) {
       // Reached the end of the tenant's log.
-      if (events.length > 0) return { events, cursor: events[events.length - 1]!.seq, more: false };
-      return { events, cursor: Math.max(pos, s.log.head()), more: false };
+      if (events.length > 0) return { events, cursor: events[events.length - 1]!.pos, more: false };
+      return { events, cursor: Math.max(pos, page.head), more: false };
     }
     if (scanned >= SCAN_BUDGET) {
-      if (events.length > 0) return { events, cursor: events[events.length - 1]!.seq, more: true };
+      if (events.length > 0) return { events, cursor: events[events.length - 1]!.pos, more: true };
       return { events, cursor: pos, more: true };
     }
+  }
+}
+
+/** A read position must lie between the tenant's trim mark and its head. */
+function checkPosition(position: number, head: number, trimmedThrough: number): void {
+  if (trimmedThrough > position) {
+    throw new ApiError(
+      'cursor_expired',
+      'retention removed events after this position; seek to `earliest` (or another position) and poll again',
+      { earliest: encodeCursor(trimmedThrough) },
+    );
+  }
+  if (position > head) {
+    throw new ApiError(
+      'cursor_beyond_head',
+      "the read position is beyond the tenant's head (the database was restored or failed over and lost events); seek to `latest` or another position",
+      { head: encodeCursor(head), cursor: encodeCursor(position) },
+    );
   }
 }
 

@@ -4,7 +4,7 @@
  * thousand filtered polls parses an event's data once, not a thousand times.
  */
 import type { Matcher } from './filter.ts';
-import type { EventRecord } from '../store/events.ts';
+import type { EventRecord } from '../store/store.ts';
 
 type View = Parameters<Matcher['matches']>[0];
 const views = new WeakMap<EventRecord, View>();

@@ -19,7 +19,7 @@ import { webhookRoutes } from './webhooks.ts';
 export function createApp(s: Services, opts: { isClosing: () => boolean }): Hono<Env> {
   const app = new Hono<Env>();
 
-  app.use('*', edge({ logger: s.logger, db: s.db, adminKeyHash: s.adminKeyHash, isClosing: opts.isClosing }));
+  app.use('*', edge({ logger: s.logger, store: s.store, adminKeyHash: s.adminKeyHash, isClosing: opts.isClosing }));
 
   app.route('/', opsRoutes(s, opts.isClosing));
   app.route('/', openApiRoutes(s));
@@ -39,13 +39,18 @@ export function createApp(s: Services, opts: { isClosing: () => boolean }): Hono
   });
 
   app.onError((error, c) => {
-    if (error instanceof ApiError) return c.json(error.toJSON(), error.status);
+    if (error instanceof ApiError) {
+      // A 503 is temporary (database unreachable, shutting down): say when to come back.
+      if (error.status === 503) c.header('Retry-After', '1');
+      return c.json(error.toJSON(), error.status);
+    }
     if (error instanceof HTTPException) {
       const e = new ApiError('invalid_request', error.message || 'the request could not be processed');
       return c.json(e.toJSON(), error.status);
     }
     if (opts.isClosing()) {
       const e = new ApiError('shutting_down', 'the server is shutting down; retry shortly');
+      c.header('Retry-After', '1');
       return c.json(e.toJSON(), 503);
     }
     s.logger.error({ err: error, method: c.req.method, path: c.req.path }, 'unhandled error');

@@ -7,8 +7,7 @@
 import type { Context } from 'hono';
 import { consumerKeyId, hashKey, sameHash } from '../auth/keys.ts';
 import { ApiError } from '../errors.ts';
-import { getConsumerByKeyId, type ConsumerRow } from '../store/consumers.ts';
-import type { Db } from '../store/db.ts';
+import type { ConsumerRow, Store } from '../store/store.ts';
 import { header } from './incoming.ts';
 
 export type Principal = { kind: 'admin' } | { kind: 'consumer'; consumer: ConsumerRow };
@@ -18,7 +17,7 @@ export type Env = { Variables: { principal: Principal } };
 const DUMMY_HASH = hashKey('pollgate: no such key');
 
 /** Resolves the caller from the Bearer key and records it on the context, or throws 401. */
-export function authenticate(c: Context<Env>, db: Db, adminKeyHash: Buffer): void {
+export async function authenticate(c: Context<Env>, store: Store, adminKeyHash: Buffer): Promise<void> {
   const authorization = header(c, 'authorization');
   const match = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
   if (!match) {
@@ -28,7 +27,7 @@ export function authenticate(c: Context<Env>, db: Db, adminKeyHash: Buffer): voi
   const hash = hashKey(key);
   const keyId = consumerKeyId(key);
   if (keyId) {
-    const consumer = getConsumerByKeyId(db, keyId);
+    const consumer = await store.getConsumerByKeyId(keyId);
     if (sameHash(hash, consumer?.key_hash ?? DUMMY_HASH) && consumer) {
       c.set('principal', { kind: 'consumer', consumer });
       return;

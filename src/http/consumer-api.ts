@@ -9,7 +9,7 @@ import { ack, poll, pollResultJson } from '../consumers/poll.ts';
 import { cursorPosition } from '../consumers/positions.ts';
 import { ApiError } from '../errors.ts';
 import { encodeCursor } from '../store/cursor.ts';
-import { envelopeJson } from '../store/events.ts';
+import { envelopeJson } from '../store/envelope.ts';
 import type { Services } from '../services.ts';
 import { requireConsumer, type Env } from './auth.ts';
 import { readJsonBody } from './body.ts';
@@ -58,15 +58,16 @@ export function consumerRoutes(s: Services): Hono<Env> {
     const q = parseInput(querySchema, c.req.query());
     const waitS = q.wait === undefined ? defaultWaitS : Number(q.wait);
     const limit = q.limit === undefined ? DEFAULT_LIMIT : Number(q.limit);
-    const after = q.after === undefined ? undefined : cursorPosition(s.log, q.after, 'after');
-    const ackTo = q.ack === undefined ? undefined : cursorPosition(s.log, q.ack, 'ack');
+    const after = q.after === undefined ? undefined : await cursorPosition(s.store, consumer.tenant, q.after, 'after');
+    const ackTo = q.ack === undefined ? undefined : await cursorPosition(s.store, consumer.tenant, q.ack, 'ack');
+    const start = await s.store.beginPoll(consumer.id, s.clock.now());
 
     const send = sendJsonNow(c);
     let result;
     try {
       result = await poll(s, {
         consumer,
-        ticket: s.hub.begin(consumer.id),
+        ticket: s.hub.begin(consumer.id, start.generation),
         waitMs: Math.round(waitS * 1000),
         limit,
         after,
@@ -86,11 +87,11 @@ export function consumerRoutes(s: Services): Hono<Env> {
   app.post('/v1/ack', async (c) => {
     const consumer = requireConsumer(c);
     const body = parseInput(ackSchema, await readJsonBody(c, s.config.maxBodyBytes));
-    const committed = await ack(s, consumer, cursorPosition(s.log, body.cursor, 'cursor'));
+    const committed = await ack(s, consumer, await cursorPosition(s.store, consumer.tenant, body.cursor, 'cursor'));
     return c.json({ cursor: encodeCursor(committed) });
   });
 
-  app.get('/v1/consumer', (c) => c.json(consumerView(s, requireConsumer(c))));
+  app.get('/v1/consumer', async (c) => c.json(await consumerView(s, requireConsumer(c))));
 
   return app;
 }

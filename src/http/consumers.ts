@@ -16,7 +16,6 @@ import { positionSchema } from '../consumers/positions.ts';
 import { ApiError, invalidField } from '../errors.ts';
 import { FilterError, parseFilter, type Filter } from '../filter/filter.ts';
 import type { Services } from '../services.ts';
-import { listConsumers } from '../store/consumers.ts';
 import { requireAdmin, type Env } from './auth.ts';
 import { readJsonBody } from './body.ts';
 import { tenantSchema } from './publish.ts';
@@ -75,25 +74,25 @@ export function consumerAdminRoutes(s: Services): Hono<Env> {
       filter: filterOf(body.filter),
       start: body.start ?? 'latest',
     });
-    return c.json({ ...consumerView(s, row), key }, 201);
+    return c.json({ ...(await consumerView(s, row)), key }, 201);
   });
 
-  app.get('/v1/consumers', (c) => {
+  app.get('/v1/consumers', async (c) => {
     const q = c.req.query();
     const tenant = q.tenant === undefined ? undefined : parseInput(tenantSchema, q.tenant, 'tenant');
     const limit = q.limit === undefined ? 100 : Number(q.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > PAGE_MAX) {
       throw invalidField('limit', `must be an integer from 1 to ${PAGE_MAX}`);
     }
-    const rows = listConsumers(s.db, { tenant, afterId: q.after, limit: limit + 1 });
+    const rows = await s.store.listConsumers({ tenant, afterId: q.after, limit: limit + 1 });
     const page = rows.slice(0, limit);
     return c.json({
-      consumers: page.map((r) => consumerView(s, r)),
+      consumers: await Promise.all(page.map((r) => consumerView(s, r))),
       next: rows.length > limit ? page[page.length - 1]!.id : null,
     });
   });
 
-  app.get('/v1/consumers/:id', (c) => c.json(consumerView(s, findConsumer(s, c.req.param('id')))));
+  app.get('/v1/consumers/:id', async (c) => c.json(await consumerView(s, await findConsumer(s, c.req.param('id')))));
 
   app.patch('/v1/consumers/:id', async (c) => {
     const body = parseInput(patchSchema, await readJsonBody(c, s.config.maxBodyBytes));
@@ -101,7 +100,7 @@ export function consumerAdminRoutes(s: Services): Hono<Env> {
     if (body.name !== undefined) patch.name = body.name;
     if ('filter' in body) patch.filter = filterOf(body.filter);
     const row = await updateConsumer(s, c.req.param('id'), patch);
-    return c.json(consumerView(s, row));
+    return c.json(await consumerView(s, row));
   });
 
   app.delete('/v1/consumers/:id', async (c) => {
@@ -112,12 +111,12 @@ export function consumerAdminRoutes(s: Services): Hono<Env> {
   app.post('/v1/consumers/:id/seek', async (c) => {
     const body = parseInput(seekSchema, await readJsonBody(c, s.config.maxBodyBytes));
     const row = await seekConsumer(s, c.req.param('id'), body.to);
-    return c.json(consumerView(s, row));
+    return c.json(await consumerView(s, row));
   });
 
   app.post('/v1/consumers/:id/key', async (c) => {
     const { row, key } = await rotateKey(s, c.req.param('id'));
-    return c.json({ ...consumerView(s, row), key });
+    return c.json({ ...(await consumerView(s, row)), key });
   });
 
   return app;

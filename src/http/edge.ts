@@ -12,13 +12,13 @@ import type { MiddlewareHandler } from 'hono';
 import { nanoid } from 'nanoid';
 import type { Logger } from 'pino';
 import { ApiError } from '../errors.ts';
-import type { Db } from '../store/db.ts';
+import type { Store } from '../store/store.ts';
 import { authenticate, type Env } from './auth.ts';
 import { header, setResponseHeader } from './incoming.ts';
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function edge(opts: { logger: Logger; db: Db; adminKeyHash: Buffer; isClosing: () => boolean }): MiddlewareHandler<Env> {
+export function edge(opts: { logger: Logger; store: Store; adminKeyHash: Buffer; isClosing: () => boolean }): MiddlewareHandler<Env> {
   const { logger } = opts;
   return (c, next) => {
     const given = header(c, 'x-request-id');
@@ -42,15 +42,13 @@ export function edge(opts: { logger: Logger; db: Db; adminKeyHash: Buffer; isClo
   };
 
   function guarded(c: Parameters<MiddlewareHandler<Env>>[0], next: () => Promise<void>): Promise<void> {
-    try {
-      const path = c.req.path;
-      if (opts.isClosing() && path !== '/healthz') {
-        c.header('connection', 'close');
-        throw new ApiError('shutting_down', 'the server is shutting down; retry shortly');
-      }
-      if (path.startsWith('/v1/') || path === '/metrics') authenticate(c, opts.db, opts.adminKeyHash);
-    } catch (error) {
-      return Promise.reject(error);
+    const path = c.req.path;
+    if (opts.isClosing() && path !== '/healthz') {
+      c.header('connection', 'close');
+      return Promise.reject(new ApiError('shutting_down', 'the server is shutting down; retry shortly'));
+    }
+    if (path.startsWith('/v1/') || path === '/metrics') {
+      return authenticate(c, opts.store, opts.adminKeyHash).then(next);
     }
     return next();
   }

@@ -329,7 +329,12 @@ export function openApiDocument(s: Services): Record<string, unknown> {
         summary: 'The database answers and the server is not shutting down.',
         auth: 'none',
         responses: {
-          200: z.object({ status: z.string(), head: z.number() }),
+          200: z.object({
+            status: z.string(),
+            engine: z.enum(['sqlite', 'postgres']),
+            node: z.string().meta({ description: 'This node (host, process, random part); names it in database sessions and push leases.' }),
+            appended: z.number().meta({ description: 'Events ever appended to the log, all tenants together.' }),
+          }),
           503: z.union([z.object({ status: z.string() }), errorBody]).meta({ description: 'Not ready: the database does not answer, or the server is shutting down.' }),
         },
       },

@@ -8,14 +8,16 @@ import type { Services } from '../services.ts';
 export function opsRoutes(s: Services, isClosing: () => boolean): Hono {
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/readyz', (c) => {
+  app.get('/readyz', async (c) => {
     if (isClosing()) return c.json({ status: 'shutting_down' }, 503);
+    let appended: number;
     try {
-      s.db.prepare('SELECT 1').get();
+      appended = await s.store.appendedTotal();
     } catch {
+      c.header('Retry-After', '1');
       return c.json({ status: 'database_unavailable' }, 503);
     }
-    return c.json({ status: 'ready', head: s.log.head() });
+    return c.json({ status: 'ready', engine: s.store.engine, node: s.store.nodeId, appended });
   });
   return app;
 }

@@ -4,7 +4,8 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { ApiError, invalidField } from '../errors.ts';
-import { envelopeJson, type NewEvent } from '../store/events.ts';
+import { envelopeJson } from '../store/envelope.ts';
+import type { NewEvent } from '../store/store.ts';
 import type { Services } from '../services.ts';
 import { requireAdmin, type Env } from './auth.ts';
 import { readJsonBody } from './body.ts';

@@ -10,7 +10,6 @@ import { patchWebhook, removeWebhook, setWebhook, webhookView } from '../push/we
 import { secretProblem } from '../push/signing.ts';
 import type { Services } from '../services.ts';
 import { encodeCursor } from '../store/cursor.ts';
-import { getWebhook, listDeliveries } from '../store/webhooks.ts';
 import { ApiError } from '../errors.ts';
 import { requireAdmin, type Env } from './auth.ts';
 import { readJsonBody } from './body.ts';
@@ -90,36 +89,36 @@ export function webhookRoutes(s: Services): Hono<Env> {
     return c.json({ ...webhookView(row), ...(secret ? { secret } : {}) });
   });
 
-  app.get('/v1/consumers/:id/webhook', (c) => {
+  app.get('/v1/consumers/:id/webhook', async (c) => {
     const id = c.req.param('id');
-    findConsumer(s, id);
-    const row = getWebhook(s.db, id);
+    await findConsumer(s, id);
+    const row = await s.store.getWebhook(id);
     if (!row) throw new ApiError('not_found', 'this consumer has no webhook');
     return c.json(webhookView(row));
   });
 
   app.delete('/v1/consumers/:id/webhook', async (c) => {
     const id = c.req.param('id');
-    findConsumer(s, id);
+    await findConsumer(s, id);
     await removeWebhook(s, id);
-    return c.json(consumerView(s, findConsumer(s, id)));
+    return c.json(await consumerView(s, await findConsumer(s, id)));
   });
 
-  app.get('/v1/consumers/:id/deliveries', (c) => {
+  app.get('/v1/consumers/:id/deliveries', async (c) => {
     const id = c.req.param('id');
-    findConsumer(s, id);
+    await findConsumer(s, id);
     const q = c.req.query();
     const limit = q.limit === undefined ? 100 : Number(q.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw invalidField('limit', 'must be an integer from 1 to 1000');
     const before = q.before === undefined ? undefined : Number(q.before);
     if (before !== undefined && !Number.isSafeInteger(before)) throw invalidField('before', 'must be a delivery id');
-    const rows = listDeliveries(s.db, id, { limit: limit + 1, beforeId: before });
+    const rows = await s.store.listDeliveries(id, { limit: limit + 1, beforeId: before });
     const page = rows.slice(0, limit);
     return c.json({
       deliveries: page.map((d) => ({
         id: d.id,
         event_id: d.event_id,
-        cursor: encodeCursor(d.seq),
+        cursor: encodeCursor(d.pos),
         attempt: d.attempt,
         status: d.status,
         error: d.error,

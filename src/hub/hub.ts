@@ -1,21 +1,25 @@
 /**
  * The long-poll hub: polls that found nothing wait here until a commit can satisfy them.
  *
- * 1. A poll reads the log first and waits only if nothing matched; reading and registering
- *    happen in one synchronous step, so every commit after the read reaches the waiter.
- * 2. Waiters are keyed by tenant. A commit looks only at the waiters of the tenants it
- *    touched and tests each waiter's filter against just the new events; a matching waiter
- *    is answered straight from those in-memory records, with no query. (Nothing can lie
- *    between the waiter's position and the new events, by step 1.)
- * 3. One held poll per consumer: begin() hands out a ticket and ends the consumer's held
- *    poll as superseded; a ticket that is no longer the newest cannot wait.
+ * 1. A poll reads the log first and waits only if nothing matched. The hub knows the newest
+ *    committed head of each tenant it has heard of (local commits, hints from other nodes,
+ *    reconciliation); a poll that registers behind a known head re-reads at once, so a commit
+ *    that lands between the read and the registration is never missed.
+ * 2. Waiters are keyed by tenant. A local commit looks only at the waiters of the tenants it
+ *    touched. Positions are dense, so a waiter whose position is right before the new records
+ *    is answered straight from them in memory, with no query; a waiter further behind (it
+ *    missed a commit of another node) re-reads the log. A hint (a head moved on another node)
+ *    makes the waiters behind it re-read. Waking is a hint; the log decides what is returned.
+ * 3. One held poll per consumer, on every node: each poll start has a generation (from the
+ *    store, increasing per consumer); a newer generation ends the held poll as superseded,
+ *    whether it started here (begin) or on another node (supersede).
  * 4. Every waiter ends exactly once: events, deadline, client abort, superseded, ended
  *    (consumer changed) or shutdown; its bookkeeping is removed in that one place.
  */
 import type { Clock } from '../clock.ts';
 import type { Matcher } from '../filter/filter.ts';
 import { recordMatches } from '../filter/record.ts';
-import type { EventRecord } from '../store/events.ts';
+import type { EventRecord } from '../store/store.ts';
 
 export type WaitOutcome =
   /** answered: the request's answer() already sent them (see WaitRequest.answer). */
@@ -27,11 +31,18 @@ export type WaitOutcome =
   /** The consumer was changed under the poll (seek, filter, key, delete, mode). */
   | { kind: 'ended'; reason: string };
 
+/** What a re-read of the log found for a waiter (see poll.ts scan). */
+export interface Scanned {
+  events: EventRecord[];
+  cursor: number;
+  more: boolean;
+}
+
 export interface WaitRequest {
   ticket: Ticket;
   tenant: string;
   matcher: Matcher;
-  /** Events after this seq are new to the poll. */
+  /** Events after this position are new to the poll. */
   position: number;
   limit: number;
   waitMs: number;
@@ -51,11 +62,16 @@ export interface WaitRequest {
 
 export interface Ticket {
   readonly consumerId: string;
-  readonly serial: number;
+  readonly generation: number;
 }
 
 interface Waiter {
   req: WaitRequest;
+  /** How far the log has been considered for this waiter; moves as non-matching events pass. */
+  position: number;
+  /** A re-read is running; `again` asks for one more after it. */
+  reading: boolean;
+  again: boolean;
   settle: (outcome: WaitOutcome) => void;
 }
 
@@ -65,62 +81,104 @@ export interface HubStats {
 }
 
 export interface Hub {
-  /** Starts a poll for the consumer: its held poll, if any, ends as superseded. */
-  begin(consumerId: string): Ticket;
+  /** A poll with this generation starts: an older held poll of the consumer ends as superseded. */
+  begin(consumerId: string, generation: number): Ticket;
   /** Holds until a matching commit, the deadline, an abort, or an end. */
   wait(req: WaitRequest): Promise<WaitOutcome>;
-  /** Called after each commit with the new records in seq order. */
+  /** Called after each local commit with the new records in position order. */
   publish(records: readonly EventRecord[]): void;
+  /** A tenant's head is known to have reached `head` (another node committed). */
+  hint(tenant: string, head: number): void;
+  /** A poll with this generation started on another node. */
+  supersede(consumerId: string, generation: number): void;
   /** Ends the consumer's held poll, if any (the consumer changed). */
   end(consumerId: string, reason: string): void;
   /** Ends every held poll with what it has, and answers later waits at once. */
   shutdown(): void;
   isHeld(consumerId: string): boolean;
-  /** When the consumer last polled (clock ms), since this process started; null if never. */
-  lastPollAt(consumerId: string): number | null;
+  /** Tenants with polls held here, and the held polls' tickets (for reconciliation). */
+  tenantsWaitedOn(): string[];
+  heldTickets(): Ticket[];
   stats(): HubStats;
 }
 
 export function createHub(opts: {
   clock: Clock;
-  head: () => number;
+  /** Re-reads the log for a waiter that may have missed events (see poll.ts scan). */
+  read: (tenant: string, position: number, limit: number, matcher: Matcher) => Promise<Scanned>;
   /** Seconds from a commit reaching the hub to a held poll being answered with it. */
   onWake?: (seconds: number) => void;
+  /** A re-read failed (the database is down): the poll keeps waiting for its deadline. */
+  onReadError?: (error: unknown) => void;
 }): Hub {
   const byTenant = new Map<string, Set<Waiter>>();
   const byConsumer = new Map<string, Waiter>();
-  const newest = new Map<string, number>(); // consumerId -> serial of its newest ticket
-  const lastPoll = new Map<string, number>(); // consumerId -> clock ms of its latest poll (ops view)
-  let serial = 0;
+  const newest = new Map<string, number>(); // consumerId -> generation of its newest poll start
+  const heads = new Map<string, number>(); // tenant -> newest committed head heard of
   let closed = false;
   const outcomes: HubStats['outcomes'] = { events: 0, timeout: 0, shutdown: 0, superseded: 0, aborted: 0, ended: 0 };
 
-  function endWaiter(consumerId: string, outcome: WaitOutcome): void {
-    byConsumer.get(consumerId)?.settle(outcome);
+  const knownHead = (tenant: string) => heads.get(tenant) ?? 0;
+
+  function raiseHead(tenant: string, head: number): void {
+    if (head > knownHead(tenant)) heads.set(tenant, head);
+  }
+
+  function reread(waiter: Waiter): void {
+    if (waiter.reading) {
+      waiter.again = true;
+      return;
+    }
+    waiter.reading = true;
+    waiter.again = false;
+    const { tenant, limit, matcher } = waiter.req;
+    const started = performance.now();
+    opts
+      .read(tenant, waiter.position, limit, matcher)
+      .then(
+        (found) => {
+          if (byConsumer.get(waiter.req.ticket.consumerId) !== waiter) return; // settled meanwhile
+          if (found.events.length > 0) {
+            waiter.settle({ kind: 'events', events: found.events, cursor: found.cursor, more: found.more });
+            opts.onWake?.((performance.now() - started) / 1000);
+            return;
+          }
+          waiter.position = Math.max(waiter.position, found.cursor);
+          if (found.more || knownHead(tenant) > waiter.position) waiter.again = true;
+        },
+        (error) => opts.onReadError?.(error),
+      )
+      .finally(() => {
+        waiter.reading = false;
+        if (waiter.again && byConsumer.get(waiter.req.ticket.consumerId) === waiter) reread(waiter);
+      });
+  }
+
+  function supersedeOlder(consumerId: string, generation: number): void {
+    const held = byConsumer.get(consumerId);
+    if (held && held.req.ticket.generation < generation) held.settle({ kind: 'superseded' });
+    if (generation > (newest.get(consumerId) ?? 0)) newest.set(consumerId, generation);
   }
 
   return {
-    begin(consumerId) {
-      endWaiter(consumerId, { kind: 'superseded' });
-      const ticket = { consumerId, serial: ++serial };
-      newest.set(consumerId, ticket.serial);
-      lastPoll.set(consumerId, opts.clock.now());
-      return ticket;
+    begin(consumerId, generation) {
+      supersedeOlder(consumerId, generation);
+      return { consumerId, generation };
     },
 
     wait(req) {
       const { ticket } = req;
-      if (closed) return Promise.resolve({ kind: 'shutdown', cursor: Math.max(req.position, opts.head()) });
-      if (newest.get(ticket.consumerId) !== ticket.serial) return Promise.resolve({ kind: 'superseded' });
+      if (closed) return Promise.resolve({ kind: 'shutdown', cursor: req.position });
+      if ((newest.get(ticket.consumerId) ?? 0) > ticket.generation) return Promise.resolve({ kind: 'superseded' });
 
       return new Promise<WaitOutcome>((resolve) => {
         let cancelTimer = () => {};
         let unsubscribe = () => {};
-        const waiter: Waiter = { req, settle };
+        const waiter: Waiter = { req, position: req.position, reading: false, again: false, settle };
         function settle(outcome: WaitOutcome): void {
           if (byConsumer.get(ticket.consumerId) !== waiter) return; // already settled
           byConsumer.delete(ticket.consumerId);
-          if (newest.get(ticket.consumerId) === ticket.serial) newest.delete(ticket.consumerId);
+          if (newest.get(ticket.consumerId) === ticket.generation) newest.delete(ticket.consumerId);
           const set = byTenant.get(req.tenant)!;
           set.delete(waiter);
           if (set.size === 0) byTenant.delete(req.tenant);
@@ -138,37 +196,43 @@ export function createHub(opts: {
           resolve(outcome);
         }
 
+        byConsumer.get(ticket.consumerId)?.settle({ kind: 'superseded' });
         byConsumer.set(ticket.consumerId, waiter);
         let set = byTenant.get(req.tenant);
         if (!set) byTenant.set(req.tenant, (set = new Set()));
         set.add(waiter);
         if (req.onGone) unsubscribe = req.onGone(() => settle({ kind: 'aborted' }));
-        cancelTimer = opts.clock.setTimer(
-          () => settle({ kind: 'timeout', cursor: Math.max(req.position, opts.head()) }),
-          req.waitMs,
-        );
+        cancelTimer = opts.clock.setTimer(() => settle({ kind: 'timeout', cursor: waiter.position }), req.waitMs);
+        // A commit between the poll's read and now: read again (1. above).
+        if (knownHead(req.tenant) > waiter.position) reread(waiter);
       });
     },
 
     publish(records) {
-      if (byTenant.size === 0) return;
-      const started = performance.now();
-      // Group the new records by tenant, keeping seq order, for tenants someone waits on.
+      // Group the new records by tenant, keeping position order.
       const fresh = new Map<string, EventRecord[]>();
       for (const r of records) {
+        raiseHead(r.tenant, r.pos);
         if (!byTenant.has(r.tenant)) continue;
         const list = fresh.get(r.tenant);
         if (list) list.push(r);
         else fresh.set(r.tenant, [r]);
       }
+      if (fresh.size === 0) return;
+      const started = performance.now();
       for (const [tenant, list] of fresh) {
         // Copy: settling removes waiters from the live set.
         for (const waiter of [...byTenant.get(tenant)!]) {
-          const { matcher, position, limit } = waiter.req;
+          if (list[0]!.pos > waiter.position + 1) {
+            // Events between the waiter's position and these are not in memory.
+            reread(waiter);
+            continue;
+          }
+          const { matcher, limit } = waiter.req;
           const events: EventRecord[] = [];
           let more = false;
           for (const r of list) {
-            if (r.seq <= position || !recordMatches(matcher, r)) continue;
+            if (r.pos <= waiter.position || !recordMatches(matcher, r)) continue;
             if (events.length === limit) {
               more = true;
               break;
@@ -176,30 +240,40 @@ export function createHub(opts: {
             events.push(r);
           }
           if (events.length > 0) {
-            waiter.settle({ kind: 'events', events, cursor: events[events.length - 1]!.seq, more });
+            waiter.settle({ kind: 'events', events, cursor: events[events.length - 1]!.pos, more });
             opts.onWake?.((performance.now() - started) / 1000);
+          } else if (!waiter.reading) {
+            // Nothing matched: the empty answer's cursor passes over these events.
+            waiter.position = Math.max(waiter.position, list[list.length - 1]!.pos);
           }
         }
       }
     },
 
+    hint(tenant, head) {
+      raiseHead(tenant, head);
+      const set = byTenant.get(tenant);
+      if (!set) return;
+      for (const waiter of [...set]) if (head > waiter.position) reread(waiter);
+    },
+
+    supersede: supersedeOlder,
+
     end(consumerId, reason) {
-      endWaiter(consumerId, { kind: 'ended', reason });
+      byConsumer.get(consumerId)?.settle({ kind: 'ended', reason });
       newest.delete(consumerId);
-      if (reason === 'deleted') lastPoll.delete(consumerId);
     },
 
     shutdown() {
       closed = true;
       for (const waiter of [...byConsumer.values()]) {
-        waiter.settle({ kind: 'shutdown', cursor: Math.max(waiter.req.position, opts.head()) });
+        waiter.settle({ kind: 'shutdown', cursor: waiter.position });
       }
     },
 
     isHeld: (consumerId) => byConsumer.has(consumerId),
-
-    lastPollAt: (consumerId) => lastPoll.get(consumerId) ?? null,
-
+    tenantsWaitedOn: () => [...byTenant.keys()],
+    heldTickets: () => [...byConsumer.values()].map((w) => w.req.ticket),
     stats: () => ({ held: byConsumer.size, outcomes: { ...outcomes } }),
   };
 }

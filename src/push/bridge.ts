@@ -1,33 +1,30 @@
 /**
- * The push bridge: one worker per consumer in push mode, a shared pool of delivery slots,
- * and the global toggle.
+ * The push bridge: one worker per push consumer this node holds the lease of, a shared pool of
+ * delivery slots, and the global toggle.
  *
- * - A consumer is in push mode exactly when its webhook is enabled; the bridge runs a worker
- *   for each such consumer and none for any other.
- * - Changes to a consumer in push mode (webhook PUT/DELETE, seek, filter, delete) go through
- *   change(): the worker is stopped first (an attempt in flight finishes and is recorded, so
- *   its cursor write is queued before the change's), the change commits, and a worker is
- *   started again from what is now in the database. The cursor is never moved by two writers.
- * - The toggle is held in memory and in settings; pausing takes effect before the PUT is
- *   answered (workers check it right before each attempt), resuming wakes every worker.
+ * - A consumer is in push mode exactly when its webhook is enabled. Each such consumer is
+ *   delivered by one node at a time: the one holding its lease (store.claimLeases, renewed
+ *   every third of the lease time, spread over the live nodes; SQLite's single node holds
+ *   them all). A worker's writes carry the lease epoch, so a stale owner cannot move a cursor.
+ * - Changes to a consumer in push mode (webhook PUT/PATCH/DELETE, seek, filter, delete) go
+ *   through change(): the local worker is stopped first (an attempt in flight finishes and is
+ *   recorded), the change commits, the lease is revoked (fencing out an owner on another
+ *   node), and the next claim starts a worker from what is now in the database.
+ * - The toggle lives in settings. Pausing takes effect before the PUT is answered: workers
+ *   check it right before each attempt (in memory on SQLite, in the database on PostgreSQL,
+ *   where another node may have changed it); resuming wakes every worker.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { Matchers } from '../consumers/matchers.ts';
 import type { Publish } from '../publisher.ts';
-import { getConsumer } from '../store/consumers.ts';
-import type { Db } from '../store/db.ts';
-import type { EventRecord, Log } from '../store/events.ts';
-import { getSetting, getWebhook, listEnabledWebhooks, setSetting } from '../store/webhooks.ts';
-import type { Writer } from '../store/writer.ts';
+import type { EventRecord, Lease, Store } from '../store/store.ts';
 import type { AttemptOutcome, Deliverer } from './deliver.ts';
 import { Semaphore } from './semaphore.ts';
 import { Worker } from './worker.ts';
 
 export interface BridgeDeps {
-  db: Db;
-  log: Log;
-  writer: Writer;
+  store: Store;
   clock: Clock;
   logger: Logger;
   publish: Publish;
@@ -36,6 +33,8 @@ export interface BridgeDeps {
   concurrency: number;
   retryScheduleMs: readonly number[];
   retryMaxAgeMs: number;
+  /** How long a claimed lease lasts without renewal (another node takes over after it). */
+  leaseTtlMs?: number;
   onAttempt?: (outcome: AttemptOutcome) => void;
 }
 
@@ -46,7 +45,7 @@ export interface BridgeStats {
 }
 
 export interface Bridge {
-  start(): void;
+  start(): Promise<void>;
   /** Stops every worker, cutting attempts in flight (they will be retried after restart). */
   stop(): Promise<void>;
   /** Commit listener: new events wake the workers of their tenants. */
@@ -59,15 +58,35 @@ export interface Bridge {
 }
 
 const SETTING = 'bridge_enabled';
+const DEFAULT_LEASE_TTL_MS = 15_000;
+/** A worker stops starting attempts this long before its lease could run out. */
+const LEASE_MARGIN_MS = 1_000;
 
-export function createBridge(deps: BridgeDeps): Bridge {
+export async function createBridge(deps: BridgeDeps): Promise<Bridge> {
+  const { store } = deps;
+  const ttl = deps.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
   const workers = new Map<string, Worker>();
   const byTenant = new Map<string, Set<Worker>>();
   const slots = new Semaphore(deps.concurrency);
   const attempts = { ok: 0, failed: 0 };
-  let enabled = getSetting(deps.db, SETTING) !== 'false';
+  let enabled = (await store.getSetting(SETTING)) !== 'false';
   let running = false;
+  let renewTimer: NodeJS.Timeout | null = null;
+  let claiming: Promise<void> | null = null;
   const changing = new Map<string, Promise<unknown>>();
+
+  /** One node: the toggle in memory is the truth. Several: another node may have flipped it. */
+  const bridgeEnabled =
+    store.engine === 'sqlite'
+      ? () => enabled
+      : async () => {
+          try {
+            enabled = (await store.getSetting(SETTING)) !== 'false';
+            return enabled;
+          } catch {
+            return false; // no database, no attempt: it could not be recorded either
+          }
+        };
 
   function forget(worker: Worker): void {
     if (workers.get(worker.consumerId) === worker) workers.delete(worker.consumerId);
@@ -76,16 +95,14 @@ export function createBridge(deps: BridgeDeps): Bridge {
     if (set?.size === 0) byTenant.delete(worker.tenant);
   }
 
-  /** Starts a worker if the consumer's webhook is enabled in the database. */
-  function launch(consumerId: string): void {
-    if (!running || workers.has(consumerId)) return;
-    const webhook = getWebhook(deps.db, consumerId);
-    const consumer = getConsumer(deps.db, consumerId);
+  /** Starts a worker for a lease just claimed, from what is in the database. */
+  async function launch(lease: Lease, validUntil: number): Promise<void> {
+    const [webhook, consumer] = await Promise.all([store.getWebhook(lease.consumerId), store.getConsumer(lease.consumerId)]);
+    if (!running || workers.has(lease.consumerId)) return;
     if (!webhook || webhook.enabled !== 1 || !consumer) return;
     const worker = new Worker(
       {
-        log: deps.log,
-        writer: deps.writer,
+        store,
         clock: deps.clock,
         logger: deps.logger,
         publish: deps.publish,
@@ -93,7 +110,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
         slots,
         retryScheduleMs: deps.retryScheduleMs,
         retryMaxAgeMs: deps.retryMaxAgeMs,
-        bridgeEnabled: () => enabled,
+        bridgeEnabled,
         onAttempt: (o: AttemptOutcome) => {
           if (o.ok) attempts.ok++;
           else attempts.failed++;
@@ -102,14 +119,16 @@ export function createBridge(deps: BridgeDeps): Bridge {
         onDisabled: forget,
       },
       {
-        consumerId,
+        consumerId: lease.consumerId,
+        epoch: lease.epoch,
+        leaseValidUntil: validUntil,
         tenant: consumer.tenant,
         cursor: consumer.cursor,
         matcher: deps.matchers.get(consumer.filter),
         webhook,
       },
     );
-    workers.set(consumerId, worker);
+    workers.set(lease.consumerId, worker);
     let set = byTenant.get(consumer.tenant);
     if (!set) byTenant.set(consumer.tenant, (set = new Set()));
     set.add(worker);
@@ -122,15 +141,70 @@ export function createBridge(deps: BridgeDeps): Bridge {
     await worker.stop({ abort });
   }
 
+  /** Renews and claims leases; starts and stops workers to match. One claim at a time. */
+  function claim(): Promise<void> {
+    if (claiming) return claiming.then(() => claim());
+    claiming = (async () => {
+      const asked = performance.now();
+      let leases: Lease[];
+      try {
+        leases = await store.claimLeases(ttl);
+        if (store.engine !== 'sqlite') await bridgeEnabled();
+      } catch (err) {
+        deps.logger.warn({ err }, 'could not renew push leases; workers stop before theirs run out');
+        return;
+      }
+      if (!running) return;
+      const validUntil = asked + ttl - LEASE_MARGIN_MS;
+      const held = new Map(leases.map((l) => [l.consumerId, l]));
+      for (const [id, worker] of workers) {
+        const lease = held.get(id);
+        if (!lease || lease.epoch !== worker.epoch) await halt(id, false);
+        else worker.renew(validUntil);
+      }
+      for (const lease of leases) {
+        if (!workers.has(lease.consumerId)) await launch(lease, validUntil);
+      }
+      // A lost hint from another node costs at most one renewal interval.
+      if (store.signals) for (const w of workers.values()) w.wake();
+    })().finally(() => {
+      claiming = null;
+    });
+    return claiming;
+  }
+
+  function scheduleRenewal(): void {
+    if (!running) return;
+    renewTimer = setTimeout(() => {
+      void claim().finally(scheduleRenewal);
+    }, Math.max(100, Math.floor(ttl / 3)));
+    renewTimer.unref();
+  }
+
+  function wakeTenant(tenant: string): void {
+    const set = byTenant.get(tenant);
+    if (set) for (const w of set) w.wake();
+  }
+
+  store.signals?.onHeads((heads) => {
+    for (const tenant of heads.keys()) wakeTenant(tenant);
+  });
+
   return {
-    start() {
+    async start() {
       running = true;
-      for (const row of listEnabledWebhooks(deps.db)) launch(row.consumer_id);
+      await claim();
+      scheduleRenewal();
     },
 
     async stop() {
       running = false;
-      await Promise.all([...workers.keys()].map((id) => halt(id, true)));
+      if (renewTimer) clearTimeout(renewTimer);
+      await claiming;
+      const ids = [...workers.keys()];
+      await Promise.all(ids.map((id) => halt(id, true)));
+      // Let another node take over at once instead of after the lease time.
+      await Promise.all(ids.map((id) => store.releaseLease(id).catch(() => {})));
     },
 
     notify(records) {
@@ -139,8 +213,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
       for (const r of records) {
         if (r.tenant === last) continue;
         last = r.tenant;
-        const set = byTenant.get(r.tenant);
-        if (set) for (const w of set) w.wake();
+        wakeTenant(r.tenant);
       }
     },
 
@@ -152,7 +225,10 @@ export function createBridge(deps: BridgeDeps): Bridge {
         try {
           return await fn();
         } finally {
-          launch(consumerId);
+          // Whoever delivered it (here or on another node) is fenced out; the next claim
+          // starts from the changed rows.
+          await store.releaseLease(consumerId).catch(() => {});
+          if (running) await claim();
         }
       });
       changing.set(consumerId, run);
@@ -169,7 +245,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
       const before = enabled;
       enabled = value; // effective at once: no attempt starts after this line when pausing
       try {
-        await deps.writer.write((db) => setSetting(db, SETTING, String(value)));
+        await store.setSetting(SETTING, String(value));
       } catch (error) {
         enabled = before;
         throw error;

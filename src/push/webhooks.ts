@@ -7,8 +7,7 @@
 import { findConsumer } from '../consumers/consumers.ts';
 import { ApiError } from '../errors.ts';
 import type { Services } from '../services.ts';
-import { getConsumer } from '../store/consumers.ts';
-import { deleteWebhook, getWebhook, putWebhook, type WebhookRow } from '../store/webhooks.ts';
+import type { WebhookRow } from '../store/store.ts';
 import { checkTarget, TargetNotAllowed } from './targets.ts';
 import { generateSecret } from './signing.ts';
 
@@ -68,8 +67,8 @@ export function webhookView(row: WebhookRow): WebhookView {
   };
 }
 
-export function isPushMode(s: Services, consumerId: string): boolean {
-  return getWebhook(s.db, consumerId)?.enabled === 1;
+export async function isPushMode(s: Services, consumerId: string): Promise<boolean> {
+  return (await s.store.getWebhook(consumerId))?.enabled === 1;
 }
 
 export async function setWebhook(
@@ -77,7 +76,7 @@ export async function setWebhook(
   consumerId: string,
   input: WebhookInput,
 ): Promise<{ row: WebhookRow; created: boolean; secret: string | null }> {
-  findConsumer(s, consumerId);
+  await findConsumer(s, consumerId);
   await allowTarget(s, input.url);
   return saveWebhook(s, consumerId, () => input);
 }
@@ -93,8 +92,8 @@ export async function patchWebhook(
   consumerId: string,
   patch: { [K in keyof WebhookInput]?: WebhookInput[K] | undefined },
 ): Promise<{ row: WebhookRow; secret: string | null }> {
-  findConsumer(s, consumerId);
-  const current = getWebhook(s.db, consumerId);
+  await findConsumer(s, consumerId);
+  const current = await s.store.getWebhook(consumerId);
   if (!current) throw new ApiError('not_found', 'this consumer has no webhook');
   if (patch.url !== undefined) await allowTarget(s, patch.url);
   else if (patch.enabled === true) await allowTarget(s, current.url);
@@ -133,10 +132,8 @@ async function saveWebhook(
   consumerId: string,
   build: (current: WebhookRow | undefined) => WebhookInput,
 ): Promise<{ row: WebhookRow; created: boolean; secret: string | null }> {
-  const result = await s.bridge.change(consumerId, () =>
-    s.writer.write((db) => {
-      if (!getConsumer(db, consumerId)) throw new ApiError('not_found', `no consumer "${consumerId}"`);
-      const current = getWebhook(db, consumerId);
+  const saved = await s.bridge.change(consumerId, () =>
+    s.store.saveWebhook(consumerId, (_consumer, current) => {
       const input = build(current);
       const enabled = input.enabled ?? true;
       const secret = input.secret ?? current?.secret ?? generateSecret();
@@ -161,18 +158,16 @@ async function saveWebhook(
         created_at: current?.created_at ?? now,
         updated_at: now,
       };
-      putWebhook(db, row);
-      return { row, created: !current, secret: secret === current?.secret ? null : secret };
+      return row;
     }),
   );
-  if (result.row.enabled === 1) s.hub.end(consumerId, 'push_mode');
-  return result;
+  const { row, previous } = saved;
+  if (row.enabled === 1) s.hub.end(consumerId, 'push_mode');
+  return { row, created: !previous, secret: row.secret === previous?.secret ? null : row.secret };
 }
 
 export async function removeWebhook(s: Services, consumerId: string): Promise<void> {
-  await s.bridge.change(consumerId, () =>
-    s.writer.write((db) => {
-      if (!deleteWebhook(db, consumerId)) throw new ApiError('not_found', 'this consumer has no webhook');
-    }),
-  );
+  await s.bridge.change(consumerId, async () => {
+    if (!(await s.store.deleteWebhook(consumerId))) throw new ApiError('not_found', 'this consumer has no webhook');
+  });
 }

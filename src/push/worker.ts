@@ -15,24 +15,24 @@
  *    all in one transaction. Nothing is dropped.
  * 5. Before each attempt the loop checks the global bridge toggle: once a pause is answered,
  *    no attempt starts.
+ * 6. The worker delivers under a lease (store.claimLeases): every record carries the lease's
+ *    epoch and is refused once the lease moved on (then the worker stops), and no attempt
+ *    starts once the lease may have run out by this process's own monotonic clock.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { Matcher } from '../filter/filter.ts';
 import { recordMatches } from '../filter/record.ts';
 import type { Publish } from '../publisher.ts';
-import { advanceCursor } from '../store/consumers.ts';
 import { encodeCursor } from '../store/cursor.ts';
-import { envelopeJson, type EventRecord, type Log } from '../store/events.ts';
-import { insertDelivery, updateWebhookState, type WebhookRow } from '../store/webhooks.ts';
-import type { Writer } from '../store/writer.ts';
+import { envelopeJson } from '../store/envelope.ts';
+import { LeaseLost, type EventRecord, type Store, type WebhookRow } from '../store/store.ts';
 import type { AttemptOutcome, Deliverer, Target } from './deliver.ts';
 import { retryDelay } from './retry.ts';
 import type { Semaphore } from './semaphore.ts';
 
 export interface WorkerDeps {
-  log: Log;
-  writer: Writer;
+  store: Store;
   clock: Clock;
   logger: Logger;
   publish: Publish;
@@ -40,15 +40,20 @@ export interface WorkerDeps {
   slots: Semaphore;
   retryScheduleMs: readonly number[];
   retryMaxAgeMs: number;
-  bridgeEnabled: () => boolean;
+  /** The global toggle, as of now (on PostgreSQL read from the database before each attempt). */
+  bridgeEnabled: () => boolean | Promise<boolean>;
   /** Counts outcomes for metrics and benches. */
   onAttempt?: (outcome: AttemptOutcome) => void;
-  /** The worker gave up and disabled its webhook; it has stopped. */
+  /** The worker stopped by itself: it gave up and disabled its webhook, or lost its lease. */
   onDisabled: (worker: Worker) => void;
 }
 
 export interface WorkerInput {
   consumerId: string;
+  /** The lease epoch that fences this worker's writes. */
+  epoch: number;
+  /** performance.now() until which the lease is surely held (renew() extends it). */
+  leaseValidUntil: number;
   tenant: string;
   cursor: number;
   matcher: Matcher;
@@ -68,6 +73,8 @@ const SCAN_LIMIT = 1000;
 export class Worker {
   readonly consumerId: string;
   readonly tenant: string;
+  readonly epoch: number;
+  private leaseValidUntil: number;
   private cursor: number;
   private readonly matcher: Matcher;
   private hook: WebhookRow;
@@ -91,6 +98,8 @@ export class Worker {
   ) {
     this.consumerId = input.consumerId;
     this.tenant = input.tenant;
+    this.epoch = input.epoch;
+    this.leaseValidUntil = input.leaseValidUntil;
     this.cursor = input.cursor;
     this.matcher = input.matcher;
     this.hook = input.webhook;
@@ -100,6 +109,12 @@ export class Worker {
         deps.logger.error({ err, consumer: this.consumerId }, 'push worker failed');
       })
       .finally(() => this.recorded());
+  }
+
+  /** The lease was renewed: it is held until validUntil (performance.now() time). */
+  renew(validUntil: number): void {
+    this.leaseValidUntil = Math.max(this.leaseValidUntil, validUntil);
+    this.wake();
   }
 
   /** New events, a resume, or a config change: look again now. */
@@ -137,7 +152,12 @@ export class Worker {
   private async run(): Promise<void> {
     const { deps } = this;
     while (!this.stopped) {
-      if (!deps.bridgeEnabled()) {
+      if (performance.now() >= this.leaseValidUntil) {
+        // The lease may have run out: wait for the bridge to renew it (or stop this worker).
+        await this.sleep(null);
+        continue;
+      }
+      if (!(await deps.bridgeEnabled())) {
         await this.sleep(null);
         continue;
       }
@@ -147,7 +167,7 @@ export class Worker {
         await this.sleep(due - now);
         continue;
       }
-      const event = this.next();
+      const event = await this.next();
       if (!event) {
         await this.sleep(null);
         continue;
@@ -155,7 +175,7 @@ export class Worker {
       await deps.slots.acquire();
       try {
         // Checked again right before starting: a pause answered meanwhile must hold.
-        if (this.stopped || !deps.bridgeEnabled()) continue;
+        if (this.stopped || performance.now() >= this.leaseValidUntil || !(await deps.bridgeEnabled())) continue;
         const attemptAt = deps.clock.now();
         const outcome = await deps.deliverer.deliver(
           this.target,
@@ -174,15 +194,15 @@ export class Worker {
   }
 
   /** The next matching event after the cursor, moving the cursor past skipped ones. */
-  private next(): EventRecord | undefined {
+  private async next(): Promise<EventRecord | undefined> {
     if (this.buffer.length > 0) return this.buffer[0];
     let pos = this.cursor;
     let scanned = 0;
     while (scanned < SCAN_LIMIT) {
-      const rows = this.deps.log.readAfter(this.tenant, pos, READ_AHEAD);
+      const rows = (await this.deps.store.read(this.tenant, pos, READ_AHEAD)).records;
       for (const r of rows) {
         if (recordMatches(this.matcher, r)) this.buffer.push(r);
-        else if (this.buffer.length === 0) pos = r.seq;
+        else if (this.buffer.length === 0) pos = r.pos;
       }
       scanned += rows.length;
       if (this.buffer.length > 0 || rows.length < READ_AHEAD) break;
@@ -201,7 +221,7 @@ export class Worker {
 
   private succeeded(event: EventRecord, outcome: AttemptOutcome, at: number): void {
     this.buffer.shift();
-    this.cursor = event.seq;
+    this.cursor = event.pos;
     const attempt = this.hook.attempt + 1;
     this.hook = {
       ...this.hook,
@@ -213,7 +233,7 @@ export class Worker {
       consecutive_failures: 0,
     };
     this.record({
-      cursor: event.seq,
+      cursor: event.pos,
       state: pickState(this.hook),
       delivery: deliveryRow(this.consumerId, event, attempt, outcome, at, null),
     });
@@ -248,7 +268,15 @@ export class Worker {
     // Give up: disable and tell the tenant's log, atomically; the consumer is back in pull mode.
     const reason = `failed for ${Math.round((at - firstFailure) / 1000)} s on event ${event.id} (${attempt} attempts); last error: ${state.last_error}`;
     this.stopped = true;
-    await deps.publish(
+    const progress = {
+      consumerId: this.consumerId,
+      epoch: this.epoch,
+      state: { ...pickState(state), enabled: 0, next_attempt_at: null, disabled_reason: reason },
+      deliveries: [row],
+      at,
+    };
+    try {
+      await deps.publish(
       [
         {
           tenant: this.tenant,
@@ -267,11 +295,14 @@ export class Worker {
           }),
         },
       ],
-      (db) => {
-        updateWebhookState(db, this.consumerId, { ...pickState(state), enabled: 0, next_attempt_at: null, disabled_reason: reason }, at);
-        insertDelivery(db, row);
-      },
+      { progress },
     );
+    } catch (error) {
+      if (!(error instanceof LeaseLost)) throw error;
+      // Another node delivers this consumer now; it decides for itself.
+      deps.onDisabled(this);
+      return;
+    }
     deps.logger.warn({ consumer: this.consumerId, event: event.id, attempts: attempt }, 'webhook disabled after retrying too long');
     deps.onDisabled(this);
   }
@@ -304,13 +335,21 @@ export class Worker {
       this.lastRecordAt = performance.now();
       const u = this.unrecorded;
       this.unrecorded = null;
-      const at = this.deps.clock.now();
       try {
-        await this.deps.writer.write((db) => {
-          if (u.cursor !== null) advanceCursor(db, this.consumerId, u.cursor, at);
-          if (u.state) updateWebhookState(db, this.consumerId, u.state, at);
-          for (const d of u.deliveries) insertDelivery(db, d);
+        const held = await this.deps.store.recordProgress({
+          consumerId: this.consumerId,
+          epoch: this.epoch,
+          cursor: u.cursor ?? undefined,
+          state: u.state ?? undefined,
+          deliveries: u.deliveries,
+          at: this.deps.clock.now(),
         });
+        if (!held) {
+          // Fenced: the lease moved on (another node, or a change revoked it). Stop pushing.
+          this.stopped = true;
+          this.wake();
+          this.deps.onDisabled(this);
+        }
       } catch (err) {
         this.deps.logger.error({ err, consumer: this.consumerId }, 'could not record a delivery');
       }
@@ -367,7 +406,7 @@ function deliveryRow(
   return {
     consumer_id: consumerId,
     event_id: event.id,
-    seq: event.seq,
+    pos: event.pos,
     attempt,
     status: outcome.status,
     error: outcome.error,

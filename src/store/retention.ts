@@ -1,13 +1,11 @@
 /**
  * Retention: removes events older than the retention period from the front of the log, in
- * small batches that share the writer's group commits, so publishing and polling never wait
- * behind a large delete. Each batch records the tenants' trim marks in the same transaction.
- * The webhook attempt log is trimmed by the same age.
+ * small batches (store.trimOnce), so publishing and polling never wait behind a large delete.
+ * Each batch records the tenants' trim marks in the same transaction; the webhook attempt log
+ * is trimmed by the same age. On PostgreSQL one node at a time trims (the engine's lock).
  */
 import type { Clock } from '../clock.ts';
-import type { Log } from './events.ts';
-import { trimDeliveries } from './webhooks.ts';
-import type { Writer } from './writer.ts';
+import type { Store } from './store.ts';
 
 export interface Retention {
   /** Removes one batch; answers the larger of the events and attempt records removed, so trimAll goes on while either had a full batch. */
@@ -19,31 +17,20 @@ export interface Retention {
 }
 
 export function createRetention(opts: {
-  log: Log;
-  writer: Writer;
+  store: Store;
   clock: Clock;
   retentionMs: number;
   batch?: number;
   idleMs?: number;
   onError?: (error: unknown) => void;
 }): Retention {
-  const { log, writer, clock, retentionMs } = opts;
+  const { store, clock, retentionMs } = opts;
   const batch = opts.batch ?? 1000;
   const idleMs = opts.idleMs ?? 30_000;
   let cancel: (() => void) | null = null;
   let running = false;
 
-  const trimOnce = () =>
-    writer
-      .write(
-        (db) => {
-          const cutoff = clock.now() - retentionMs;
-          const events = log.trimOlderThan(cutoff, batch);
-          return { ...events, removed: Math.max(events.removed, trimDeliveries(db, cutoff, batch)) };
-        },
-        (r) => log.trimmed(r.marks),
-      )
-      .then((r) => r.removed);
+  const trimOnce = () => store.trimOnce(clock.now() - retentionMs, batch);
 
   async function trimAll(): Promise<number> {
     let total = 0;

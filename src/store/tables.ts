@@ -1,8 +1,14 @@
 /** Row types of the tables in schema/, for the Kysely query builder. */
 import type { Generated } from 'kysely';
 
+
+/**
+ * Shared by both engines: times are unix ms, booleans 0/1, JSON as text, so a row reads
+ * the same from SQLite and PostgreSQL (bigint columns are parsed to numbers there).
+ */
 export interface EventsTable {
-  seq: Generated<number>;
+  /** The position in the tenant's log (dense: 1, 2, 3, …). */
+  pos: number;
   id: string;
   tenant: string;
   type: string;
@@ -10,9 +16,16 @@ export interface EventsTable {
   data: string;
 }
 
-export interface TenantTrimsTable {
+/** One row per tenant: the head the append locks, and the trim mark. */
+export interface TenantsTable {
   tenant: string;
-  trimmed_through: number;
+  head_pos: number;
+  /** Time of the newest event: times never decrease along positions. */
+  last_time: number;
+  /** The highest position retention removed (0: none). */
+  trimmed_pos: number;
+  /** For cursors issued before positions were per tenant: the highest global seq removed. */
+  legacy_trimmed_seq: number;
 }
 
 export interface ConsumersTable {
@@ -23,6 +36,9 @@ export interface ConsumersTable {
   cursor: number;
   key_id: string;
   key_hash: Buffer;
+  /** Increases at every poll start, on any node (supersede across nodes). */
+  poll_generation: number;
+  last_poll_at: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -52,7 +68,7 @@ export interface DeliveriesTable {
   id: Generated<number>;
   consumer_id: string;
   event_id: string;
-  seq: number;
+  pos: number;
   attempt: number;
   status: number | null;
   error: string | null;
@@ -68,7 +84,7 @@ export interface SettingsTable {
 
 export interface Database {
   events: EventsTable;
-  tenant_trims: TenantTrimsTable;
+  tenants: TenantsTable;
   consumers: ConsumersTable;
   webhooks: WebhooksTable;
   deliveries: DeliveriesTable;

@@ -59,7 +59,7 @@ export async function startGateway(
     logLevel: 'silent',
     ...opts.config,
   };
-  const gateway = createPollgate(config, {
+  const gateway = await createPollgate(config, {
     logger: opts.logger ?? pino({ level: 'silent' }),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.resolve ? { resolve: opts.resolve } : {}),

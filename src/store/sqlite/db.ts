@@ -14,7 +14,7 @@ import { join } from 'node:path';
 
 export type Db = Database.Database;
 
-const SCHEMA_DIR = fileURLToPath(new URL('../../schema/', import.meta.url));
+const SCHEMA_DIR = fileURLToPath(new URL('../../../schema/sqlite/', import.meta.url));
 
 export const databaseFile = (dataDir: string): string => join(dataDir, 'pollgate.db');
 

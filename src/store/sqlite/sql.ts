@@ -16,7 +16,7 @@ import {
 } from 'kysely';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
-import type { Database } from './tables.ts';
+import type { Database } from '../tables.ts';
 
 export const qb = new Kysely<Database>({
   dialect: {

@@ -14,7 +14,7 @@
  *    nothing of the group is visible.
  */
 import type { Db } from './db.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../../errors.ts';
 
 interface Job {
   fn: (db: Db) => unknown;
@@ -38,7 +38,15 @@ export interface Writer {
 /** Bounds one transaction so a flood of writers cannot make one commit arbitrarily long. */
 const MAX_JOBS_PER_GROUP = 4096;
 
-export function createWriter(db: Db, hooks: { onCommit?: (jobs: number, seconds: number) => void } = {}): Writer {
+export interface WriterHooks {
+  onCommit?: ((jobs: number, seconds: number) => void) | undefined;
+  /** A job's savepoint was rolled back: state cached for the open transaction is stale. */
+  onJobRolledBack?: (() => void) | undefined;
+  /** The group ended, committed or not. */
+  onGroupEnd?: (() => void) | undefined;
+}
+
+export function createWriter(db: Db, hooks: WriterHooks = {}): Writer {
   let queue: Job[] = [];
   let scheduled = false;
   let closed = false;
@@ -78,18 +86,21 @@ export function createWriter(db: Db, hooks: { onCommit?: (jobs: number, seconds:
         } catch (error) {
           st.rollbackTo.run();
           st.release.run();
+          hooks.onJobRolledBack?.();
           outcomes.push({ ok: false, error });
         }
       }
       st.commit.run();
     } catch (error) {
       if (db.inTransaction) db.exec('ROLLBACK');
+      hooks.onGroupEnd?.();
       const failure = new ApiError('unavailable', 'the database could not commit; nothing was written');
       failure.cause = error;
       for (const job of group) job.reject(failure);
       finish();
       return;
     }
+    hooks.onGroupEnd?.();
     stats.commits += 1;
     stats.jobs += group.length;
     hooks.onCommit?.(group.length, (performance.now() - started) / 1000);

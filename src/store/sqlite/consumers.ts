@@ -5,7 +5,7 @@
  * The committed cursor only moves forward on ack (advanceCursor); seek sets it explicitly.
  */
 import type { Db } from './db.ts';
-import type { ConsumersTable } from './tables.ts';
+import type { ConsumersTable } from '../tables.ts';
 import { all, first, qb, reusable, run } from './sql.ts';
 
 export type ConsumerRow = ConsumersTable;

@@ -4,10 +4,9 @@
  */
 import type { Db } from './db.ts';
 import { all, first, qb, reusable, run } from './sql.ts';
-import type { DeliveriesTable, WebhooksTable } from './tables.ts';
 
-export type WebhookRow = WebhooksTable;
-export type DeliveryRow = Omit<DeliveriesTable, 'id'> & { id: number };
+import type { DeliveryRow, WebhookRow, WebhookState } from '../store.ts';
+export type { DeliveryRow, WebhookRow, WebhookState };
 
 // Per poll (the push-mode check) and per delivery: compiled once.
 const webhookOf = reusable((consumerId: string) => qb.selectFrom('webhooks').selectAll().where('consumer_id', '=', consumerId));
@@ -15,7 +14,7 @@ const addDelivery = reusable(
   (
     consumer_id: string,
     event_id: string,
-    seq: number,
+    pos: number,
     attempt: number,
     status: number | null,
     error: string | null,
@@ -23,7 +22,7 @@ const addDelivery = reusable(
     at: number,
     next_attempt_at: number | null,
   ) =>
-    qb.insertInto('deliveries').values({ consumer_id, event_id, seq, attempt, status, error, duration_ms, at, next_attempt_at }),
+    qb.insertInto('deliveries').values({ consumer_id, event_id, pos, attempt, status, error, duration_ms, at, next_attempt_at }),
 );
 
 export function getWebhook(db: Db, consumerId: string): WebhookRow | undefined {
@@ -50,27 +49,12 @@ export function deleteWebhook(db: Db, consumerId: string): boolean {
   return run(db, qb.deleteFrom('webhooks').where('consumer_id', '=', consumerId)) === 1;
 }
 
-export type WebhookState = Partial<
-  Pick<
-    WebhookRow,
-    | 'enabled'
-    | 'attempt'
-    | 'first_failure_at'
-    | 'next_attempt_at'
-    | 'last_success_at'
-    | 'last_error'
-    | 'last_status'
-    | 'consecutive_failures'
-    | 'disabled_reason'
-  >
->;
-
 export function updateWebhookState(db: Db, consumerId: string, state: WebhookState, now: number): void {
   run(db, qb.updateTable('webhooks').set({ ...state, updated_at: now }).where('consumer_id', '=', consumerId));
 }
 
 export function insertDelivery(db: Db, row: Omit<DeliveryRow, 'id'>): void {
-  addDelivery.run(db, row.consumer_id, row.event_id, row.seq, row.attempt, row.status, row.error, row.duration_ms, row.at, row.next_attempt_at);
+  addDelivery.run(db, row.consumer_id, row.event_id, row.pos, row.attempt, row.status, row.error, row.duration_ms, row.at, row.next_attempt_at);
 }
 
 /** Newest first; beforeId continues a previous page. */
