@@ -155,7 +155,7 @@ test('schema migrations are applied once: a second start on the same directory w
       db.close();
     }
   };
-  const schemaFiles = readdirSync(join(ROOT, 'schema')).filter((f) => /^\d+_.*\.sql$/.test(f));
+  const schemaFiles = readdirSync(join(ROOT, 'schema', 'sqlite')).filter((f) => /^\d+_.*\.sql$/.test(f));
 
   const first = await startServer({ dataDir });
   const published = [
@@ -185,4 +185,27 @@ test('schema migrations are applied once: a second start on the same directory w
   await stopClean(second);
 
   assert.deepEqual(migrationsOf(), afterFirst, 'the second start applied no migration again');
+});
+
+test('SQLite: a second server on the same data directory refuses to start, saying why; the first goes on', { timeout: 60_000 }, async () => {
+  const dataDir = dir();
+  const first = await startServer({ dataDir });
+  const published = await request(first.url, '/v1/events', { body: { tenant: 'lock', type: 'l.one', data: 1 } });
+  assert.equal(published.status, 201);
+
+  const second = await runToExit({ dataDir });
+  const output = `--- stdout ---\n${second.stdout}\n--- stderr ---\n${second.stderr}`;
+  assert.ok(second.code !== null && second.code !== 0, `non-zero exit\n${output}`);
+  assert.ok(!second.listened, 'it never listened');
+  assert.match(second.stderr, /another pollgate process is using the data directory/, output);
+  assert.match(second.stderr, /POLLGATE_DATABASE_URL/, 'it names the way to run several nodes');
+  assert.ok(!/\n\s+at .+:\d+:\d+\)?\n/.test(second.stderr), `a message, not a stack trace\n${output}`);
+
+  const again = await request(first.url, '/v1/events', { body: { tenant: 'lock', type: 'l.two', data: 2 } });
+  assert.equal(again.status, 201, 'the first server still serves');
+  await stopClean(first);
+  // The lock goes with the process: a new server starts at once.
+  const third = await startServer({ dataDir });
+  assert.deepEqual((await readAll(third.url, 'lock')).map((e: any) => e.data), [1, 2]);
+  await stopClean(third);
 });

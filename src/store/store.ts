@@ -221,7 +221,10 @@ export interface Store {
    * with one node holds every enabled webhook's consumer with epoch 0.
    */
   claimLeases(ttlMs: number): Promise<Lease[]>;
-  /** Gives a lease up (stop, or the webhook left push mode). */
+  /**
+   * Revokes the consumer's lease whoever holds it (this node stops, or the consumer changed):
+   * the holder's writes are refused from now on; the next claim starts from the current rows.
+   */
   releaseLease(consumerId: string): Promise<void>;
 
   // --- settings ----------------------------------------------------------------------------

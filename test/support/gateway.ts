@@ -16,6 +16,7 @@ import { loadConfig, type Config } from '../../src/config.ts';
 import { createPollgate, type Pollgate } from '../../src/pollgate.ts';
 import type { Resolver } from '../../src/push/targets.ts';
 import { waitUntil } from './wait.ts';
+import { databaseUrlFor } from './engine.ts';
 
 export const ADMIN_KEY = 'pga_test_admin_key_0123456789abcdef';
 
@@ -57,6 +58,7 @@ export async function startGateway(
     port: 0,
     adminKey: ADMIN_KEY,
     logLevel: 'silent',
+    databaseUrl: databaseUrlFor(dataDir),
     ...opts.config,
   };
   const gateway = await createPollgate(config, {

@@ -20,6 +20,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withTimeout } from './wait.ts';
 
+import { databaseUrlFor } from './engine.ts';
+
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const TEST_ADMIN_KEY = 'pga_process_test_admin_key_0123456789abcdef';
 /** Generous: process start on a loaded 2-core machine (tsx compiles on the fly). */
@@ -65,6 +67,8 @@ function buildEnv(dataDir: string, opts: SpawnOptions): NodeJS.ProcessEnv {
   env.POLLGATE_PORT = '0';
   env.POLLGATE_HOST = '127.0.0.1';
   env.POLLGATE_LOG_LEVEL = 'info';
+  const databaseUrl = databaseUrlFor(dataDir);
+  if (databaseUrl) env.POLLGATE_DATABASE_URL = databaseUrl;
   const adminKey = opts.adminKey === undefined ? TEST_ADMIN_KEY : opts.adminKey;
   if (adminKey !== null) env.POLLGATE_ADMIN_KEY = adminKey;
   for (const [k, v] of Object.entries(opts.env ?? {})) {

@@ -17,7 +17,7 @@ import { createAppender } from './append.ts';
 import * as consumers from './consumers.ts';
 import { createDb } from './db.ts';
 import { appendedTotal, headOf, headsOf, positionBeforeTime, readPage, translateLegacy, trimOnce, trimmedThroughOf } from './log.ts';
-import { claimLeases, releaseLease } from './leases.ts';
+import { claimLeases, revokeLease } from './leases.ts';
 import { migratePostgres } from './migrate.ts';
 import { createPool, shuttingDown, translate } from './pool.ts';
 import { getSetting, setSetting, setSettingIfAbsent } from './settings.ts';
@@ -124,7 +124,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions)
     listDeliveries: (consumerId, q) => guard(() => webhooks.listDeliveries(db, consumerId, q)),
 
     claimLeases: (ttlMs): Promise<Lease[]> => guard(() => claimLeases(db, nodeId, ttlMs, lockTimeoutMs)),
-    releaseLease: (consumerId) => guard(() => releaseLease(db, nodeId, consumerId)),
+    releaseLease: (consumerId) => guard(() => revokeLease(db, consumerId)),
 
     getSetting: (key) => guard(() => getSetting(db, key)),
     setSetting: (key, value) => guard(() => setSetting(db, key, value)),

@@ -77,11 +77,15 @@ export function claimLeases(db: Db, nodeId: string, ttlMs: number, lockTimeoutMs
   });
 }
 
-export async function releaseLease(db: Db, nodeId: string, consumerId: string): Promise<void> {
+/**
+ * Revokes the lease whoever holds it (a stop of this node, or a change to the consumer on any
+ * node): the holder is fenced out at once and the next claim, which draws a new epoch, starts
+ * from the rows as they are now.
+ */
+export async function revokeLease(db: Db, consumerId: string): Promise<void> {
   await db
     .updateTable('push_leases')
     .set({ owner: null, expires_at: sql<Date>`'-infinity'` })
     .where('consumer_id', '=', consumerId)
-    .where('owner', '=', nodeId)
     .execute();
 }

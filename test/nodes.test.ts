@@ -1,0 +1,98 @@
+/**
+ * PostgreSQL: three gateway nodes on one database (SPEC "Engines and nodes"). Each node has its
+ * own pool, LISTEN connection, hub and bridge, exactly as separate processes would; the
+ * contract must hold across them: a commit on A wakes a poll held on B within milliseconds,
+ * a newer poll on C supersedes the one held on A, an ack on B is what a poll on C reads from,
+ * and a lost hint costs about a second, never an event.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { POSTGRES_ONLY } from './support/engine.ts';
+import { createTestDatabase } from './support/postgres.ts';
+import { startGateway, type TestGateway } from './support/gateway.ts';
+import { within } from './support/wait.ts';
+
+describe('three nodes on one PostgreSQL database', { skip: POSTGRES_ONLY }, () => {
+  let drop: () => Promise<void>;
+  let a: TestGateway;
+  let b: TestGateway;
+  let c: TestGateway;
+
+  before(async () => {
+    const database = await createTestDatabase('pollgate_nodes');
+    drop = database.drop;
+    // Started one after another: the second and third find the schema the first applied.
+    a = await startGateway({ config: { databaseUrl: database.url } });
+    [b, c] = await Promise.all([
+      startGateway({ config: { databaseUrl: database.url } }),
+      startGateway({ config: { databaseUrl: database.url } }),
+    ]);
+  });
+  after(async () => {
+    await Promise.all([a, b, c].map((g) => g?.close()));
+    await drop?.();
+  });
+
+  const poll = (g: TestGateway, key: string, query: string) => g.json(`/v1/events?${query}`, { key });
+
+  test('a commit on A wakes a poll held on B within milliseconds (latency printed)', async (t) => {
+    const consumer = await a.createConsumer({ tenant: 'wake' });
+    const latencies: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const held = poll(b, consumer.key, 'wait=20');
+      await new Promise((resolve) => setTimeout(resolve, 30)); // B holds the poll
+      const started = performance.now();
+      const published = await a.publish({ tenant: 'wake', type: 'w.x', data: i });
+      const r = await within(held, 5_000, 'the poll on B');
+      latencies.push(performance.now() - started);
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.body.events.map((e: any) => e.id), [published.id]);
+      assert.equal((await b.json('/v1/ack', { key: consumer.key, body: { cursor: published.cursor } })).status, 200);
+    }
+    latencies.sort((x, y) => x - y);
+    const p50 = latencies[Math.floor(latencies.length / 2)]!;
+    t.diagnostic(`publish on A → poll on B answered: p50 ${p50.toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms (20 rounds)`);
+    assert.ok(p50 < 500, `woken by the hint, not by the 1 s reconciliation (p50 ${p50.toFixed(1)} ms)`);
+  });
+
+  test('a newer poll on C supersedes the one held on A', async () => {
+    const consumer = await a.createConsumer({ tenant: 'super' });
+    const held = poll(a, consumer.key, 'wait=20');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const newer = poll(c, consumer.key, 'wait=20');
+    const old = await within(held, 3_000, 'the poll held on A');
+    assert.equal(old.status, 409);
+    assert.equal(old.body.error.code, 'superseded');
+    const published = await b.publish({ tenant: 'super', type: 's.x', data: 1 });
+    const r = await within(newer, 3_000, 'the poll on C');
+    assert.deepEqual(r.body.events.map((e: any) => e.id), [published.id]);
+  });
+
+  test('an ack on B is what a poll on C reads after; consumer views agree on every node', async () => {
+    const consumer = await a.createConsumer({ tenant: 'acks', start: 'latest' });
+    const events = (await a.publish([1, 2, 3].map((n) => ({ tenant: 'acks', type: 'a.x', data: n })))).events;
+    assert.equal((await b.json('/v1/ack', { key: consumer.key, body: { cursor: events[1].cursor } })).status, 200);
+    const r = await poll(c, consumer.key, 'wait=0');
+    assert.deepEqual(r.body.events.map((e: any) => e.data), [3]);
+    for (const g of [a, b, c]) {
+      const view = (await g.json(`/v1/consumers/${consumer.id}`)).body;
+      assert.equal(view.cursor, events[1].cursor);
+      assert.equal(view.lag, 1);
+      assert.ok(view.last_poll_at, 'the last poll (on C) is seen on every node');
+    }
+  });
+
+  test('positions stay dense per tenant when all three nodes publish at once', async () => {
+    const rounds = 30;
+    const publishes = [a, b, c].flatMap((g, n) =>
+      Array.from({ length: rounds }, (_, i) => g.publish([{ tenant: 'dense', type: 'd.x', data: { n, i } }, { tenant: 'dense', type: 'd.x', data: { n, i, second: true } }])),
+    );
+    await Promise.all(publishes);
+    const reader = await c.createConsumer({ tenant: 'dense', start: 'earliest' });
+    const r = await poll(a, reader.key, 'wait=0&limit=1000');
+    const positions = r.body.events.map((e: any) => Number(e.cursor.slice(1)));
+    assert.deepEqual(positions, Array.from({ length: rounds * 6 }, (_, i) => i + 1), 'positions 1..N, no gap, no repeat');
+    const times = r.body.events.map((e: any) => Date.parse(e.time));
+    for (let i = 1; i < times.length; i++) assert.ok(times[i] >= times[i - 1], 'time never decreases along positions');
+  });
+});
