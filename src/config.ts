@@ -32,6 +32,8 @@ export interface Config {
   databaseUrl: string | undefined;
   /** Connections per node to PostgreSQL (held polls hold none). */
   databasePoolSize: number;
+  /** How long a node's claim on a push consumer lasts unrenewed: the takeover time when a node dies. */
+  leaseTtlMs: number;
 }
 
 export class ConfigError extends Error {
@@ -117,6 +119,7 @@ export const OPTIONS = [
   option({ key: 'pushConcurrency', env: 'POLLGATE_PUSH_CONCURRENCY', parse: parsePositiveInt, fallback: 256, help: 'most webhook requests in flight at once' }),
   option({ key: 'databaseUrl', env: 'POLLGATE_DATABASE_URL', parse: parseDatabaseUrl, fallback: undefined, help: 'postgres://… to run on PostgreSQL (many nodes); unset: SQLite in the data directory' }),
   option({ key: 'databasePoolSize', env: 'POLLGATE_DATABASE_POOL', parse: parsePositiveInt, fallback: 10, help: 'connections per node to PostgreSQL' }),
+  option({ key: 'leaseTtlMs', env: 'POLLGATE_LEASE_TTL', parse: parseDuration, fallback: 15_000, help: 'push consumers of a node that died move to another node after this long' }),
   option({ key: 'logLevel', env: 'POLLGATE_LOG_LEVEL', parse: parseLevel, fallback: 'info', help: 'fatal, error, warn, info, debug, trace or silent' }),
 ] as const;
 

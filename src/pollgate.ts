@@ -109,6 +109,7 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
     concurrency: config.pushConcurrency,
     retryScheduleMs: config.retryScheduleMs,
     retryMaxAgeMs: config.retryMaxAgeMs,
+    leaseTtlMs: config.leaseTtlMs,
     onAttempt: (o) => metrics.deliveries.inc({ outcome: o.ok ? 'ok' : (o.error ?? 'error') }),
   });
   listeners.push(bridge.notify);
@@ -145,7 +146,7 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
       return new Promise((resolve, reject) => {
         const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
           retention.start();
-          bridge.start();
+          void bridge.start();
           lifecycleLog.info(
             { host: config.host, port: info.port, engine: store.engine, node: store.nodeId, ...(store.engine === 'sqlite' ? { dataDir: config.dataDir } : {}) },
             'pollgate listening',

@@ -101,7 +101,7 @@ export async function updateConsumer(
   if (patch.name !== undefined) changes.name = patch.name;
   if (patch.filter !== undefined) changes.filter = patch.filter === null ? null : JSON.stringify(patch.filter);
   const row = await s.bridge.change(id, async () => orNotFound(id, await s.store.updateConsumer(id, changes, s.clock.now())));
-  if (changes.filter !== undefined) s.hub.end(id, 'filter changed');
+  if (changes.filter !== undefined) await endHeldPolls(s, id, 'filter changed');
   return row;
 }
 
@@ -109,22 +109,32 @@ export async function seekConsumer(s: Services, id: string, to: PositionSpec): P
   const current = await findConsumer(s, id);
   const position = await resolvePosition(s.store, current.tenant, to, 'to');
   const row = await s.bridge.change(id, async () => orNotFound(id, await s.store.setCursor(id, position, s.clock.now())));
-  s.hub.end(id, 'seek');
+  await endHeldPolls(s, id, 'seek');
   return row;
 }
 
 export async function rotateKey(s: Services, id: string): Promise<{ row: ConsumerRow; key: string }> {
   const { key, keyId, hash } = newConsumerKey();
   const row = orNotFound(id, await s.store.setKey(id, keyId, hash, s.clock.now()));
-  s.hub.end(id, 'key_rotated');
+  await endHeldPolls(s, id, 'key_rotated');
   return { row, key };
 }
 
 export async function deleteConsumer(s: Services, id: string): Promise<void> {
   await s.bridge.change(id, async () => {
+    await s.store.endPolls(id); // while the row exists: other nodes' polls end too
     if (!(await s.store.deleteConsumer(id))) throw new ApiError('not_found', `no consumer "${id.slice(0, 64)}"`);
   });
   s.hub.end(id, 'deleted');
+}
+
+/**
+ * Ends the consumer's held polls after a change: here with the reason (the client is told what
+ * changed), on other nodes as superseded (the next poll then meets the change).
+ */
+export async function endHeldPolls(s: Services, id: string, reason: string): Promise<void> {
+  s.hub.end(id, reason);
+  await s.store.endPolls(id);
 }
 
 function orNotFound(id: string, row: ConsumerRow | undefined): ConsumerRow {

@@ -146,27 +146,26 @@ export async function createBridge(deps: BridgeDeps): Promise<Bridge> {
     if (claiming) return claiming.then(() => claim());
     claiming = (async () => {
       const asked = performance.now();
-      let leases: Lease[];
       try {
-        leases = await store.claimLeases(ttl);
+        const leases = await store.claimLeases(ttl);
         if (store.engine !== 'sqlite') await bridgeEnabled();
+        if (!running) return;
+        const validUntil = asked + ttl - LEASE_MARGIN_MS;
+        const held = new Map(leases.map((l) => [l.consumerId, l]));
+        for (const [id, worker] of workers) {
+          const lease = held.get(id);
+          if (!lease || lease.epoch !== worker.epoch) await halt(id, false);
+          else worker.renew(validUntil);
+        }
+        for (const lease of leases) {
+          if (!workers.has(lease.consumerId)) await launch(lease, validUntil);
+        }
+        // A lost hint from another node costs at most one renewal interval.
+        if (store.signals) for (const w of workers.values()) w.wake();
       } catch (err) {
-        deps.logger.warn({ err }, 'could not renew push leases; workers stop before theirs run out');
-        return;
+        // The database is away: workers stop attempting when their leases may have run out.
+        deps.logger.warn({ err }, 'could not renew push leases; retrying at the next renewal');
       }
-      if (!running) return;
-      const validUntil = asked + ttl - LEASE_MARGIN_MS;
-      const held = new Map(leases.map((l) => [l.consumerId, l]));
-      for (const [id, worker] of workers) {
-        const lease = held.get(id);
-        if (!lease || lease.epoch !== worker.epoch) await halt(id, false);
-        else worker.renew(validUntil);
-      }
-      for (const lease of leases) {
-        if (!workers.has(lease.consumerId)) await launch(lease, validUntil);
-      }
-      // A lost hint from another node costs at most one renewal interval.
-      if (store.signals) for (const w of workers.values()) w.wake();
     })().finally(() => {
       claiming = null;
     });

@@ -4,7 +4,7 @@
  * it to pull mode at the cursor the bridge reached. The secret is shown only by the PUT that
  * sets or generates it.
  */
-import { findConsumer } from '../consumers/consumers.ts';
+import { endHeldPolls, findConsumer } from '../consumers/consumers.ts';
 import { ApiError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import type { WebhookRow } from '../store/store.ts';
@@ -162,7 +162,7 @@ async function saveWebhook(
     }),
   );
   const { row, previous } = saved;
-  if (row.enabled === 1) s.hub.end(consumerId, 'push_mode');
+  if (row.enabled === 1) await endHeldPolls(s, consumerId, 'push_mode');
   return { row, created: !previous, secret: row.secret === previous?.secret ? null : row.secret };
 }
 

@@ -191,6 +191,11 @@ export interface Store {
    * supersede and ops view). Engines with one node may keep this in memory.
    */
   beginPoll(consumerId: string, now: number): Promise<PollStart>;
+  /**
+   * The consumer changed (seek, filter, key, delete, push mode): polls held for it on any node
+   * end (other nodes see a newer generation). Does nothing for a consumer that does not exist.
+   */
+  endPolls(consumerId: string): Promise<void>;
   /** The generation of consumers' newest polls (for reconciling held polls across nodes). */
   pollGenerations(consumerIds: string[]): Promise<Map<string, number>>;
   /** When the consumer last polled, on any node (ms), or null. */

@@ -121,6 +121,17 @@ export async function beginPoll(db: Db, consumerId: string, now: number): Promis
   return { consumerId, generation: row.poll_generation };
 }
 
+/** A newer generation without a poll: polls held on other nodes end (a change to the consumer). */
+export async function endPolls(db: Db, consumerId: string): Promise<PollStart | undefined> {
+  const row = await db
+    .updateTable('consumers')
+    .set({ poll_generation: sql<number>`poll_generation + 1` })
+    .where('id', '=', consumerId)
+    .returning('poll_generation')
+    .executeTakeFirst();
+  return row ? { consumerId, generation: row.poll_generation } : undefined;
+}
+
 export async function pollGenerations(db: Db, consumerIds: string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   if (consumerIds.length === 0) return out;

@@ -113,6 +113,11 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions)
         signals.announcePoll(start); // after the bump committed, coalesced with this turn's hints
         return start;
       }),
+    endPolls: (consumerId) =>
+      guard(async () => {
+        const start = await consumers.endPolls(db, consumerId);
+        if (start) signals.announcePoll(start);
+      }),
     pollGenerations: (ids) => guard(() => consumers.pollGenerations(db, ids)),
     lastPollAt: (consumerId) => guard(() => consumers.lastPollAt(db, consumerId)),
 

@@ -177,6 +177,10 @@ export async function openSqliteStore(dataDir: string, opts: StoreOptions): Prom
       lastPolls.set(consumerId, now);
       return { consumerId, generation };
     },
+    async endPolls(consumerId) {
+      // One process: the hub ends the held poll itself; the generation still moves on.
+      generations.set(consumerId, (generations.get(consumerId) ?? 0) + 1);
+    },
     pollGenerations: async (ids) => new Map(ids.map((id) => [id, generations.get(id) ?? 0])),
     lastPollAt: async (id) => lastPolls.get(id) ?? null,
 
