@@ -16,6 +16,11 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** A runtime failure with a message a person can act on: exit 1, printed without a stack trace. */
+export class CommandFailed extends Error {
+  override name = 'CommandFailed';
+}
+
 export interface Connection {
   url: string;
   key: string;

@@ -9,9 +9,10 @@ import { Command, CommanderError } from 'commander';
 import { CursorExpiredError, NetworkError, PollgateError } from '../client/index.ts';
 import { configHelp } from '../config.ts';
 import { VERSION } from '../version.ts';
-import { UsageError, type Env } from './common.ts';
+import { CommandFailed, UsageError, type Env } from './common.ts';
 import { addConsumerCommands } from './consumers.ts';
 import { addForwardCommand } from './forward.ts';
+import { addMigrateCommand } from './migrate.ts';
 import { addTailCommand } from './tail.ts';
 
 const serveUsage = (options: string) => `Usage: pollgate serve [options]\n\nRun the pollgate server.\n\n${options}`;
@@ -46,6 +47,7 @@ export function buildProgram(env: Env, state: { serving: boolean }): Command {
   addConsumerCommands(program, env);
   addTailCommand(program, env);
   addForwardCommand(program, env);
+  addMigrateCommand(program, env);
   return program;
 }
 
@@ -79,6 +81,10 @@ function report(error: unknown): number {
   }
   if (error instanceof PollgateError) {
     process.stderr.write(`pollgate: ${error.status} ${error.code}: ${error.message}\n`);
+    return 1;
+  }
+  if (error instanceof CommandFailed) {
+    process.stderr.write(`pollgate: ${error.message}\n`);
     return 1;
   }
   if (error instanceof NetworkError) {

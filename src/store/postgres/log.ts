@@ -117,9 +117,11 @@ export async function trimOnce(db: Db, cutoff: number, batch: number, lockTimeou
     if (!got[0]?.got) return 0;
 
     // Which prefix of each tenant goes: read first, without locks.
-    const { rows: marks } = await sql<{ tenant: string; through: number }>`
-      SELECT tenant, max(pos) AS through FROM (
-        SELECT tenant, pos FROM events WHERE time < ${cutoff}::bigint
+    // legacy: the highest seq of an embedded deployment's events among them (older cursors
+    // behind it read as expired, see translateLegacy).
+    const { rows: marks } = await sql<{ tenant: string; through: number; legacy: number | null }>`
+      SELECT tenant, max(pos) AS through, max(legacy_seq) AS legacy FROM (
+        SELECT tenant, pos, legacy_seq FROM events WHERE time < ${cutoff}::bigint
         ORDER BY time, tenant, pos LIMIT ${batch}::integer
       ) AS doomed
       GROUP BY tenant ORDER BY tenant COLLATE "C"`.execute(trx);
@@ -128,6 +130,7 @@ export async function trimOnce(db: Db, cutoff: number, batch: number, lockTimeou
     if (marks.length > 0) {
       const tenants = marks.map((m) => m.tenant);
       const throughs = marks.map((m) => m.through);
+      const legacies = marks.map((m) => m.legacy ?? 0);
       // Lock the head rows in the appends' order (sorted, "C") before deleting anything: an
       // append that re-uses the id of an event being removed then waits for us, never the
       // other way round, so the two cannot deadlock.
@@ -135,9 +138,10 @@ export async function trimOnce(db: Db, cutoff: number, batch: number, lockTimeou
         ORDER BY tenant COLLATE "C" FOR UPDATE`.execute(trx);
       const { rows } = await sql<{ removed: number }>`
         WITH marks AS (
-          SELECT * FROM unnest(${tenants}::text[], ${throughs}::bigint[]) AS m (tenant, through)
+          SELECT * FROM unnest(${tenants}::text[], ${throughs}::bigint[], ${legacies}::bigint[]) AS m (tenant, through, legacy)
         ), moved AS (
-          UPDATE tenants AS t SET trimmed_pos = GREATEST(t.trimmed_pos, m.through)
+          UPDATE tenants AS t SET trimmed_pos = GREATEST(t.trimmed_pos, m.through),
+            legacy_trimmed_seq = GREATEST(t.legacy_trimmed_seq, m.legacy)
           FROM marks AS m WHERE t.tenant = m.tenant
         ), gone AS (
           DELETE FROM events AS e USING marks AS m
