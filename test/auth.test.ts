@@ -4,6 +4,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { SQLITE_ONLY } from './support/engine.ts';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -308,7 +309,7 @@ describe('auth', () => {
   });
 
   describe('keys', () => {
-    test('the plaintext consumer key appears nowhere in the data directory', async () => {
+    test('SQLite: the plaintext consumer key appears nowhere in the data directory', { skip: SQLITE_ONLY }, async () => {
       const tenant = freshTenant('secret');
       const c = await g.createConsumer({ tenant, name: 'secretive', start: 'earliest' });
       const e = await g.publish({ tenant, type: 'x', data: { hello: 'world' } });

@@ -1,5 +1,5 @@
 /**
- * Checkpoints run off the event loop (src/store/checkpointer.ts): the writer's connection never
+ * SQLite only. Checkpoints run off the event loop (src/store/sqlite/checkpointer.ts): the writer's connection never
  * checkpoints, a worker thread does. These tests pin down that the WAL is still copied into the
  * database file while the server runs, and that a stop leaves a consistent database behind.
  */
@@ -11,8 +11,9 @@ import Database from 'better-sqlite3';
 import { startCheckpointer } from '../src/store/sqlite/checkpointer.ts';
 import { startGateway, tempDir } from './support/gateway.ts';
 import { sleep } from './support/wait.ts';
+import { SQLITE_ONLY } from './support/engine.ts';
 
-test('while the server runs, committed pages reach the database file (the WAL is checkpointed in the background)', async () => {
+test('SQLite: while the server runs, committed pages reach the database file (the WAL is checkpointed in the background)', { skip: SQLITE_ONLY }, async () => {
   const dataDir = tempDir();
   const g = await startGateway({ dataDir });
   const dbFile = join(dataDir, 'pollgate.db');
@@ -35,7 +36,7 @@ test('while the server runs, committed pages reach the database file (the WAL is
   }
 });
 
-test('after a stop the database holds every event, with no WAL left to replay', async () => {
+test('SQLite: after a stop the database holds every event, with no WAL left to replay', { skip: SQLITE_ONLY }, async () => {
   const dataDir = tempDir();
   const g = await startGateway({ dataDir });
   const batch = Array.from({ length: 300 }, (_, i) => ({ tenant: 'ck-stop', type: 'checkpoint.test', data: { i } }));
@@ -53,7 +54,7 @@ test('after a stop the database holds every event, with no WAL left to replay', 
   await g.close();
 });
 
-test('a checkpoint thread that cannot run reports itself gone (so the server can fall back to SQLite checkpoints)', async () => {
+test('SQLite: a checkpoint thread that cannot run reports itself gone (so the server can fall back to SQLite checkpoints)', { skip: SQLITE_ONLY }, async () => {
   const gone = new Promise<string>((resolve) => {
     startCheckpointer(join(tempDir(), 'no-such-dir', 'pollgate.db'), { onGone: resolve });
   });
@@ -62,7 +63,7 @@ test('a checkpoint thread that cannot run reports itself gone (so the server can
   assert.match(reason, /directory|open|unable/i);
 });
 
-test('stop() is not reported as gone', async () => {
+test('SQLite: stop() is not reported as gone', { skip: SQLITE_ONLY }, async () => {
   let goneCalls = 0;
   const cp = startCheckpointer(join(tempDir(), 'pollgate.db'), { onGone: () => (goneCalls += 1) });
   await sleep(100);

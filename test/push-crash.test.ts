@@ -24,6 +24,7 @@ import { Webhook } from 'standardwebhooks';
 import { tempDir } from './support/gateway.ts';
 import { startReceiver, type ReceivedRequest, type Reply } from './support/receiver.ts';
 import { waitUntil } from './support/wait.ts';
+import { SQLITE_ONLY } from './support/engine.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ADMIN_KEY = 'pga_crash_test_admin_key_0123456789abcdef';
@@ -129,7 +130,7 @@ async function api(base: string, path: string, init: { method?: string; body?: u
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
-test('SIGKILL mid-delivery: every event arrives, first arrivals in order, resumed from the committed cursor', { timeout: 180_000 }, async (t) => {
+test('SQLite: SIGKILL mid-delivery: every event arrives, first arrivals in order, resumed from the committed cursor', { timeout: 180_000, skip: SQLITE_ONLY }, async (t) => {
   let first: Awaited<ReturnType<typeof startServer>> | null = null;
   const rx = await startReceiver((req: ReceivedRequest): Reply => {
     if (req.n === KILL_AT && first) {

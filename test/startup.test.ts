@@ -23,6 +23,7 @@ import {
   tempDir,
   type ServerProcess,
 } from './support/process.ts';
+import { SQLITE_ONLY } from './support/engine.ts';
 
 const dirs: string[] = [];
 const dir = () => {
@@ -43,7 +44,7 @@ async function stopClean(s: ServerProcess): Promise<void> {
   assert.deepEqual(await s.stop(), { code: 0, signal: null }, `clean exit on SIGTERM\n${s.output()}`);
 }
 
-describe('admin key', () => {
+describe('SQLite: admin key', { skip: SQLITE_ONLY }, () => {
   test('first start without POLLGATE_ADMIN_KEY generates it, stores it 0600, prints it once; a second start reuses it silently', { timeout: 60_000 }, async () => {
     const dataDir = dir();
     const file = join(dataDir, 'admin.key');
@@ -145,7 +146,7 @@ describe('bad configuration exits non-zero naming the problem', { concurrency: t
   }
 });
 
-test('schema migrations are applied once: a second start on the same directory works and keeps the data', { timeout: 60_000 }, async () => {
+test('SQLite: schema migrations are applied once: a second start on the same directory works and keeps the data', { timeout: 60_000, skip: SQLITE_ONLY }, async () => {
   const dataDir = dir();
   const migrationsOf = () => {
     const db = new Database(join(dataDir, 'pollgate.db'), { readonly: true, fileMustExist: true });
@@ -187,7 +188,7 @@ test('schema migrations are applied once: a second start on the same directory w
   assert.deepEqual(migrationsOf(), afterFirst, 'the second start applied no migration again');
 });
 
-test('SQLite: a second server on the same data directory refuses to start, saying why; the first goes on', { timeout: 60_000 }, async () => {
+test('SQLite: a second server on the same data directory refuses to start, saying why; the first goes on', { timeout: 60_000, skip: SQLITE_ONLY }, async () => {
   const dataDir = dir();
   const first = await startServer({ dataDir });
   const published = await request(first.url, '/v1/events', { body: { tenant: 'lock', type: 'l.one', data: 1 } });

@@ -12,8 +12,9 @@ import { newConsumerKey } from '../src/auth/keys.ts';
 import { openDatabase, migrate } from '../src/store/sqlite/db.ts';
 import { ROOT } from './support/process.ts';
 import { startGateway, tempDir } from './support/gateway.ts';
+import { SQLITE_ONLY } from './support/engine.ts';
 
-test('SQLite upgrade: older global cursors become positions of their tenant; nothing is skipped or repeated', async (t) => {
+test('SQLite upgrade: older global cursors become positions of their tenant; nothing is skipped or repeated', { skip: SQLITE_ONLY }, async (t) => {
   const dataDir = tempDir('pollgate-upgrade-');
   // The old schema only: a directory with the first two migrations.
   const oldSchema = tempDir('pollgate-old-schema-');
