@@ -193,12 +193,12 @@ export async function startBaseline(opts: { profileDir?: string | undefined; pro
   return { name: 'bare-hono', port, url: `http://127.0.0.1:${port}`, child, profileDir, startupMs, stop: () => child.stop() };
 }
 
-/** GET /readyz → the log's head (the last cursor as a number: events ever appended). */
+/** GET /readyz → events ever appended (all tenants). */
 export async function readHead(server: RunningServer): Promise<number> {
   const res = await fetch(`${server.url}/readyz`);
-  const body = (await res.json()) as { status?: string; head?: number };
-  if (res.status !== 200 || typeof body.head !== 'number') throw new Error(`/readyz answered ${res.status} ${JSON.stringify(body)}`);
-  return body.head;
+  const body = (await res.json()) as { status?: string; appended?: number };
+  if (res.status !== 200 || typeof body.appended !== 'number') throw new Error(`/readyz answered ${res.status} ${JSON.stringify(body)}`);
+  return body.appended;
 }
 
 /** An admin call with a JSON body; throws unless the status is the expected one. */

@@ -81,6 +81,8 @@ export class Worker {
   private buffer: EventRecord[] = [];
   private stopped = false;
   private wakeUp: (() => void) | null = null;
+  /** A wake() came while the loop was not asleep. */
+  private wokenAwake = false;
   private readonly abort = new AbortController();
   private readonly done: Promise<void>;
   /** Record not yet handed to the writer, and the write in flight (see 2. above). */
@@ -121,7 +123,10 @@ export class Worker {
   wake(): void {
     const w = this.wakeUp;
     this.wakeUp = null;
-    w?.();
+    // Not asleep (reading the log, asking for the toggle): the next sleep returns at once, so a
+    // wake-up that arrives during an await is never lost.
+    if (w) w();
+    else this.wokenAwake = true;
   }
 
   /**
@@ -137,6 +142,10 @@ export class Worker {
   }
 
   private sleep(ms: number | null): Promise<void> {
+    if (this.stopped || this.wokenAwake) {
+      this.wokenAwake = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       let cancel = () => {};
       this.wakeUp = () => {

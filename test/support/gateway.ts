@@ -58,8 +58,8 @@ export async function startGateway(
     port: 0,
     adminKey: ADMIN_KEY,
     logLevel: 'silent',
-    databaseUrl: databaseUrlFor(dataDir),
     ...opts.config,
+    databaseUrl: opts.config && 'databaseUrl' in opts.config ? opts.config.databaseUrl : databaseUrlFor(dataDir),
   };
   const gateway = await createPollgate(config, {
     logger: opts.logger ?? pino({ level: 'silent' }),
