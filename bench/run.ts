@@ -24,10 +24,11 @@ import { scenario as publishHeld } from './publish-held.ts';
 import { scenario as push } from './push.ts';
 import { scenario as coldstart } from './coldstart.ts';
 import { scenario as drain } from './drain.ts';
+import { scenario as engines } from './engines.ts';
 import { scenario as memory } from './memory.ts';
 import { scenario as wake } from './wake.ts';
 
-const SCENARIOS: Scenario[] = [publish, batchPublish, wake, memory, publishHeld, drain, push, coldstart];
+const SCENARIOS: Scenario[] = [publish, batchPublish, wake, memory, publishHeld, drain, push, coldstart, engines];
 /**
  * Far above the ~12 minutes a full run takes (plus ~2 minutes, once, to build the 10M-event
  * database the cold-start scenario caches): only a wedged bench ever reaches it.

@@ -129,7 +129,7 @@ async function runVariant(
   return out;
 }
 
-function pollgateSide(server: PollgateServer, fleet: PollFleet, fanout: boolean): Side {
+export function pollgateSide(server: PollgateServer, fleet: PollFleet, fanout: boolean, tenantOf: (i: number) => string = pollTenant): Side {
   return {
     name: 'pollgate',
     fleet,
@@ -145,7 +145,7 @@ function pollgateSide(server: PollgateServer, fleet: PollFleet, fanout: boolean)
       const requests: string[] = [];
       for (let from = 0; from < polls; from += 1000) {
         const events = [];
-        for (let i = from; i < Math.min(polls, from + 1000); i++) events.push({ tenant: pollTenant(i), type: 'bench.wake', data: message(pollTenant(i), round) });
+        for (let i = from; i < Math.min(polls, from + 1000); i++) events.push({ tenant: tenantOf(i), type: 'bench.wake', data: message(tenantOf(i), round) });
         requests.push(rawRequest('POST', '/v1/events', { auth: ADMIN_KEY, body: JSON.stringify(events) }));
       }
       return { requests, conns: requests.length, requestOf: (i) => Math.floor(i / 1000) };

@@ -57,17 +57,8 @@ export function createPublisher(deps: {
     const appended = await store.append(withIds, now, alongside);
     const fresh: EventRecord[] = [];
     for (const a of appended) if (!a.duplicate) fresh.push(a.record);
-    if (fresh.length > 0) {
-      for (const listener of listeners) listener(fresh);
-      store.signals?.announceHeads(lastPositions(fresh));
-    }
+    // Other nodes hear of the commit from the engine (store.signals); this node's readers now.
+    if (fresh.length > 0) for (const listener of listeners) listener(fresh);
     return appended;
   };
-}
-
-/** The newest position per tenant among records in position order. */
-function lastPositions(records: readonly EventRecord[]): Map<string, number> {
-  const heads = new Map<string, number>();
-  for (const r of records) heads.set(r.tenant, r.pos);
-  return heads;
 }

@@ -301,7 +301,12 @@ export function commitStats(m0: Map<string, number> | null, m1: Map<string, numb
   };
 }
 
-export function checkLog(run: string, r: WrkResult, appended: number, o: DuelOptions): Omit<LogCheck, 'commits' | 'headBefore'> {
+export function checkLog(
+  run: string,
+  r: WrkResult,
+  appended: number,
+  o: Pick<DuelOptions, 'eventsPerRequest' | 'connections'>,
+): Omit<LogCheck, 'commits' | 'headBefore'> {
   // pollgate answers 201 for a new event and 4xx/5xx for failures; wrk counts >399 as errors.
   const ok2xx = r.requests - r.statusErrors;
   const inFlightEvents = appended - ok2xx * o.eventsPerRequest;

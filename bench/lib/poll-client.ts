@@ -58,7 +58,7 @@ export interface CollectResult {
 }
 
 export type Message =
-  | { id: number; op: 'init'; port: number; mode: PollMode; polls: PollSpec[] }
+  | { id: number; op: 'init'; port: number; mode: PollMode; polls: PollSpec[]; publishPort?: number | undefined }
   | { id: number; op: 'arm'; waitS: number; limit: number; count?: number }
   | { id: number; op: 'check' }
   | { id: number; op: 'fire' }
@@ -83,6 +83,8 @@ let polls: Poll[] = [];
 let active: Poll[] = [];
 let publishers: RawConnection[] = [];
 let port = 0;
+/** Where publishes go: the polls' server, or another node of the same deployment. */
+let publishPort = 0;
 let mode: PollMode = 'pollgate';
 let fired = false;
 let early: RawResponse[] = [];
@@ -130,7 +132,7 @@ async function arm(waitS: number, limit: number, count: number): Promise<number>
 }
 
 async function publish(requests: string[], conns: number): Promise<PublishResult> {
-  while (publishers.length < conns) publishers.push(new RawConnection(port));
+  while (publishers.length < conns) publishers.push(new RawConnection(publishPort));
   const use = publishers.slice(0, conns);
   await connectAll(use);
   const sentAt: number[] = new Array(requests.length);
@@ -211,6 +213,7 @@ async function handle(msg: Message): Promise<unknown> {
   switch (msg.op) {
     case 'init':
       port = msg.port;
+      publishPort = msg.publishPort ?? msg.port;
       mode = msg.mode;
       polls = msg.polls.map((spec) => ({
         spec,

@@ -38,10 +38,11 @@ export class PollFleet {
     return this.clients.map((c) => openFilesLimit(c.child.pid));
   }
 
-  async init(port: number, mode: PollMode, polls: PollSpec[]): Promise<void> {
+  /** publishPort: send the publishes to another node (default: the polls' server). */
+  async init(port: number, mode: PollMode, polls: PollSpec[], publishPort?: number): Promise<void> {
     const per = Math.ceil(polls.length / this.clients.length);
     this.per = per;
-    await Promise.all(this.clients.map((c, i) => c.request({ op: 'init', port, mode, polls: polls.slice(i * per, (i + 1) * per) })));
+    await Promise.all(this.clients.map((c, i) => c.request({ op: 'init', port, mode, polls: polls.slice(i * per, (i + 1) * per), publishPort })));
   }
 
   /** Sends one poll on each of the first `count` slots (default: all). */

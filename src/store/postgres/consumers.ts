@@ -104,7 +104,7 @@ export async function consumerLags(db: Db): Promise<Array<{ id: string; tenant: 
   return db
     .selectFrom('consumers as c')
     .leftJoin('tenants as t', 't.tenant', 'c.tenant')
-    .select(['c.id', 'c.tenant', sql<number>`GREATEST(0, coalesce(t.head_pos, 0) - c.cursor)`.as('lag')])
+    .select(['c.id', 'c.tenant', sql<number>`GREATEST(0, coalesce(t.head_pos, 0) - GREATEST(c.cursor, coalesce(t.trimmed_pos, 0)))`.as('lag')])
     .orderBy('c.id')
     .execute();
 }

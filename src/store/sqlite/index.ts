@@ -6,6 +6,7 @@
  * the data directory (lock.ts), which is what makes the in-memory caches (heads, trim marks,
  * poll generations) coherent, and why this engine has no signals and holds every lease.
  */
+import { mkdirSync } from 'node:fs';
 import { ApiError } from '../../errors.ts';
 import type { Lease, Progress, Store, StoreOptions, WebhookRow } from '../store.ts';
 import { LeaseLost } from '../store.ts';
@@ -17,7 +18,6 @@ import { createSqliteLog } from './log.ts';
 import * as webhooks from './webhooks.ts';
 import { createWriter, type Writer } from './writer.ts';
 import type { Db } from './db.ts';
-import { mkdirSync } from 'node:fs';
 
 export interface SqliteStore extends Store {
   readonly engine: 'sqlite';
@@ -58,6 +58,10 @@ export async function openSqliteStore(dataDir: string, opts: StoreOptions): Prom
   const generations = new Map<string, number>();
   const lastPolls = new Map<string, number>();
   const appended = db.prepare('SELECT coalesce(sum(head_pos), 0) FROM tenants').pluck();
+  const lags = db.prepare(
+    `SELECT c.id, c.tenant, max(0, coalesce(t.head_pos, 0) - max(c.cursor, coalesce(t.trimmed_pos, 0))) AS lag
+     FROM consumers c LEFT JOIN tenants t ON t.tenant = c.tenant`,
+  );
 
   const fenced = (p: Progress) => {
     const at = p.at ?? Date.now();
@@ -161,15 +165,7 @@ export async function openSqliteStore(dataDir: string, opts: StoreOptions): Prom
       return deleted;
     },
 
-    async consumerLags() {
-      const rows = db
-        .prepare(
-          `SELECT c.id, c.tenant, max(0, coalesce(t.head_pos, 0) - max(c.cursor, coalesce(t.trimmed_pos, 0))) AS lag
-           FROM consumers c LEFT JOIN tenants t ON t.tenant = c.tenant`,
-        )
-        .all() as Array<{ id: string; tenant: string; lag: number }>;
-      return rows;
-    },
+    consumerLags: async () => lags.all() as Array<{ id: string; tenant: string; lag: number }>,
 
     async beginPoll(consumerId, now) {
       const generation = (generations.get(consumerId) ?? 0) + 1;
