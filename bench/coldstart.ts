@@ -3,12 +3,12 @@
  *
  * The 10M-event database is built once by bench/lib/build-log.ts (through the project's own
  * openDatabase and migrations; see there) and cached in bench/results/cache/log-10m-<key>/,
- * where <key> hashes the files of schema/ (and the builder's version): a schema change builds
+ * where <key> hashes the files of schema/sqlite/ (and the builder's version): a schema change builds
  * a new one, later runs reuse it. ~2 GiB; building takes a minute or two.
  *
  * Each start: a free loopback port is chosen, then the clock starts and `node --import tsx
  * src/main.ts` is spawned (as npm start runs it) on the cached data dir; the bench polls GET
- * /readyz every 5 ms and the clock stops at the first 200. The head it reports must be the
+ * /readyz every 5 ms and the clock stops at the first 200. The count of appended events it reports must be the
  * 10M. Then SIGTERM (exit 0 expected). POLLGATE_RETENTION is set to 36500d so the 6-day-old
  * events are not trimmed (the cache must not change); nothing else writes.
  * Three kinds of start, interleaved, one warm-up each then ≥3 measured:
@@ -44,7 +44,7 @@ interface BigLog {
 function cacheKey(): string {
   const h = createHash('sha256');
   h.update(`builder ${BUILDER_VERSION} events ${EVENTS} tenants ${TENANTS}\n`);
-  const schemaDir = join(ROOT, 'schema');
+  const schemaDir = join(ROOT, 'schema', 'sqlite');
   for (const f of readdirSync(schemaDir).sort()) {
     h.update(`${f}\n`);
     h.update(readFileSync(join(schemaDir, f)));
@@ -140,10 +140,10 @@ async function timeStart(dataDir: string): Promise<Start> {
     for (;;) {
       try {
         const res = await fetch(url);
-        const body = (await res.json()) as { head?: number };
+        const body = (await res.json()) as { appended?: number };
         if (res.status === 200) {
           readyMs = performance.now() - t0;
-          head = body.head ?? -1;
+          head = body.appended ?? -1;
           break;
         }
       } catch {

@@ -21,16 +21,10 @@
  * 4. Progress writes of the push bridge carry a lease epoch and change nothing when the
  *    lease has moved on (fencing).
  */
-import type { ConsumersTable, DeliveriesTable, WebhooksTable } from './tables.ts';
+import type { ConsumersTable, DeliveriesTable, EventsTable, WebhooksTable } from './tables.ts';
 
-/** One stored event as the gateway hands it around; data stays serialized JSON text. */
-export interface EventRecord {
-  pos: number;
-  id: string;
-  tenant: string;
-  type: string;
-  time: number;
-  data: string;
+/** One stored event as the gateway hands it around (data stays serialized JSON text). */
+export interface EventRecord extends EventsTable {
   /** The envelope JSON, remembered by envelopeJson() on first use. */
   envelope?: string;
 }
