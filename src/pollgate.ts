@@ -89,6 +89,7 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
   const hub = createHub({
     clock,
     read: (tenant, position, limit, matcher) => scan(store, tenant, position, limit, matcher),
+    readMany: (reads) => store.readMany(reads),
     onWake: (seconds) => metrics.wakeLatency.observe(seconds),
   });
   const nodeLink = linkNodes(store, hub, { logger });

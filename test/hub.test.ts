@@ -10,30 +10,40 @@ import assert from 'node:assert/strict';
 import { createHub } from '../src/hub/hub.ts';
 import { compileFilter } from '../src/filter/filter.ts';
 import type { Scanned } from '../src/hub/hub.ts';
-import type { EventRecord } from '../src/store/store.ts';
+import type { EventRecord, Page } from '../src/store/store.ts';
 import { FakeClock } from './support/fake-clock.ts';
 
 const record = (pos: number, tenant: string): EventRecord => ({ pos, id: `e${pos}`, tenant, type: 't.x', time: 0, data: '{}' });
 const nothing = async (): Promise<Scanned> => ({ events: [], cursor: 0, more: false });
+const noPages = async (reads: unknown[]): Promise<Page[]> => reads.map(() => ({ records: [], head: 0, trimmedThrough: 0 }));
 
-/** A hub over a fake log: read() answers from `log` and counts the reads. */
+/** A hub over an in-memory log: the reads answer from `log` and record the positions asked. */
 function hubOverLog(log: EventRecord[]) {
   const reads: number[] = [];
+  const page = (tenant: string, position: number, limit: number): Page => ({
+    records: log.filter((r) => r.tenant === tenant && r.pos > position).slice(0, limit),
+    head: log.filter((r) => r.tenant === tenant).at(-1)?.pos ?? 0,
+    trimmedThrough: 0,
+  });
   const hub = createHub({
     clock: new FakeClock(),
     read: async (tenant, position, limit) => {
       reads.push(position);
-      const events = log.filter((r) => r.tenant === tenant && r.pos > position).slice(0, limit);
-      const last = log.filter((r) => r.tenant === tenant).at(-1)?.pos ?? 0;
-      return { events, cursor: events.at(-1)?.pos ?? Math.max(position, last), more: false };
+      const p = page(tenant, position, limit);
+      return { events: p.records, cursor: p.records.at(-1)?.pos ?? Math.max(position, p.head), more: false };
     },
+    readMany: async (asked) =>
+      asked.map((r) => {
+        reads.push(r.afterPos);
+        return page(r.tenant, r.afterPos, r.limit);
+      }),
   });
   return { hub, reads };
 }
 const matcher = compileFilter(null);
 
 test('an answer() that throws leaves its poll to answer the usual way; the other polls are answered in the same wake-up', async () => {
-  const hub = createHub({ clock: new FakeClock(), read: nothing });
+  const hub = createHub({ clock: new FakeClock(), read: nothing, readMany: noPages });
   const sent: string[] = [];
   const wait = (consumerId: string, answer: () => void) =>
     hub.wait({ ticket: hub.begin(consumerId, 1), tenant: 'acme', matcher, position: 0, limit: 10, waitMs: 60_000, onGone: undefined, answer });
@@ -91,7 +101,7 @@ test('a hint from another node wakes the polls behind it; one at or past it read
 });
 
 test('generations decide supersede across nodes: a newer one ends the held poll, an older one is refused', async () => {
-  const hub = createHub({ clock: new FakeClock(), read: nothing });
+  const hub = createHub({ clock: new FakeClock(), read: nothing, readMany: noPages });
   const held = hub.wait({ ticket: hub.begin('c1', 5), tenant: 'acme', matcher, position: 0, limit: 10, waitMs: 60_000, onGone: undefined });
   hub.supersede('c1', 4); // an older poll start, announced late
   assert.equal(hub.isHeld('c1'), true, 'an older generation does not end the held poll');
@@ -99,4 +109,27 @@ test('generations decide supersede across nodes: a newer one ends the held poll,
   assert.deepEqual(await held, { kind: 'superseded' });
   const late = await hub.wait({ ticket: hub.begin('c1', 6 - 1), tenant: 'acme', matcher, position: 0, limit: 10, waitMs: 60_000, onGone: undefined });
   assert.deepEqual(late, { kind: 'superseded' }, 'a poll older than the newest known start cannot wait');
+});
+
+test('re-reads asked in one turn go to the store as one batch: hints for 100 tenants, one readMany', async () => {
+  const log = Array.from({ length: 100 }, (_, i) => record(1, `t${i}`));
+  let calls = 0;
+  let asked = 0;
+  const hub = createHub({
+    clock: new FakeClock(),
+    read: nothing,
+    readMany: async (reads) => {
+      calls += 1;
+      asked += reads.length;
+      return reads.map((r) => ({ records: log.filter((e) => e.tenant === r.tenant && e.pos > r.afterPos), head: 1, trimmedThrough: 0 }));
+    },
+  });
+  const held = log.map((e, i) =>
+    hub.wait({ ticket: hub.begin(`c${i}`, 1), tenant: e.tenant, matcher, position: 0, limit: 10, waitMs: 60_000, onGone: undefined }),
+  );
+  for (const e of log) hub.hint(e.tenant, 1); // another node committed position 1 of each tenant
+  const outcomes = await Promise.all(held);
+  assert.ok(outcomes.every((o) => o.kind === 'events' && o.events.length === 1));
+  assert.equal(calls, 1, 'one store call for the whole turn');
+  assert.equal(asked, 100);
 });

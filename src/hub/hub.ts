@@ -10,6 +10,9 @@
  *    is answered straight from them in memory, with no query; a waiter further behind (it
  *    missed a commit of another node) re-reads the log. A hint (a head moved on another node)
  *    makes the waiters behind it re-read. Waking is a hint; the log decides what is returned.
+ *    Re-reads asked in one event-loop turn go to the store as one batch (store.readMany: one
+ *    query for a hint that moved 1,000 tenants); a waiter whose page comes back full without
+ *    a match is scanned on its own, with the poll's own scan budget.
  * 3. One held poll per consumer, on every node: each poll start has a generation (from the
  *    store, increasing per consumer); a newer generation ends the held poll as superseded,
  *    whether it started here (begin) or on another node (supersede).
@@ -19,7 +22,7 @@
 import type { Clock } from '../clock.ts';
 import type { Matcher } from '../filter/filter.ts';
 import { recordMatches } from '../filter/record.ts';
-import type { EventRecord } from '../store/store.ts';
+import type { EventRecord, Page } from '../store/store.ts';
 
 export type WaitOutcome =
   /** answered: the request's answer() already sent them (see WaitRequest.answer). */
@@ -104,8 +107,10 @@ export interface Hub {
 
 export function createHub(opts: {
   clock: Clock;
-  /** Re-reads the log for a waiter that may have missed events (see poll.ts scan). */
+  /** Scans the log for one waiter that may have missed events (see poll.ts scan). */
   read: (tenant: string, position: number, limit: number, matcher: Matcher) => Promise<Scanned>;
+  /** Pages of several tenants at once (store.readMany). */
+  readMany: (reads: Array<{ tenant: string; afterPos: number; limit: number }>) => Promise<Page[]>;
   /** Seconds from a commit reaching the hub to a held poll being answered with it. */
   onWake?: (seconds: number) => void;
   /** A re-read failed (the database is down): the poll keeps waiting for its deadline. */
@@ -124,13 +129,84 @@ export function createHub(opts: {
     if (head > knownHead(tenant)) heads.set(tenant, head);
   }
 
+  const live = (waiter: Waiter) => byConsumer.get(waiter.req.ticket.consumerId) === waiter;
+  const pendingReads = new Set<Waiter>();
+  let readsScheduled = false;
+
   function reread(waiter: Waiter): void {
     if (waiter.reading) {
       waiter.again = true;
       return;
     }
+    pendingReads.add(waiter);
+    if (!readsScheduled) {
+      readsScheduled = true;
+      setImmediate(readBatch);
+    }
+  }
+
+  function startReading(waiter: Waiter): void {
     waiter.reading = true;
     waiter.again = false;
+  }
+
+  function doneReading(waiter: Waiter): void {
+    waiter.reading = false;
+    if (waiter.again && live(waiter)) reread(waiter);
+  }
+
+
+  /** The re-reads asked for in one turn, as one store call. */
+  function readBatch(): void {
+    readsScheduled = false;
+    const batch = [...pendingReads].filter(live);
+    pendingReads.clear();
+    if (batch.length === 0) return;
+    for (const w of batch) startReading(w);
+    const started = performance.now();
+    const alone: Waiter[] = [];
+    opts
+      .readMany(batch.map((w) => ({ tenant: w.req.tenant, afterPos: w.position, limit: w.req.limit + 1 })))
+      .then(
+        (pages) => {
+          batch.forEach((w, i) => {
+            // A full page without a match: this one is scanned on its own.
+            if (live(w) && !takePage(w, pages[i]!, started)) alone.push(w);
+          });
+        },
+        (error) => opts.onReadError?.(error),
+      )
+      .finally(() => {
+        for (const w of batch) {
+          w.reading = false;
+          if (alone.includes(w)) scanAlone(w);
+          else doneReading(w);
+        }
+      });
+  }
+
+  /** Answers the waiter from a page of its tenant if it can; false when the page was full without a match. */
+  function takePage(waiter: Waiter, page: Page, started: number): boolean {
+    const { limit, matcher } = waiter.req;
+    // Outside the retained log (retention ran, or a restore): the next poll says so.
+    if (page.trimmedThrough > waiter.position || waiter.position > page.head) return true;
+    const events: EventRecord[] = [];
+    for (const r of page.records) if (r.pos > waiter.position && recordMatches(matcher, r)) events.push(r);
+    if (events.length > 0) {
+      const more = events.length > limit;
+      if (more) events.length = limit;
+      waiter.settle({ kind: 'events', events, cursor: events[events.length - 1]!.pos, more });
+      opts.onWake?.((performance.now() - started) / 1000);
+      return true;
+    }
+    if (page.records.length > limit) return false;
+    waiter.position = Math.max(waiter.position, page.head);
+    if (knownHead(waiter.req.tenant) > waiter.position) waiter.again = true;
+    return true;
+  }
+
+  function scanAlone(waiter: Waiter): void {
+    startReading(waiter);
     const { tenant, limit, matcher } = waiter.req;
     const started = performance.now();
     opts
@@ -148,10 +224,7 @@ export function createHub(opts: {
         },
         (error) => opts.onReadError?.(error),
       )
-      .finally(() => {
-        waiter.reading = false;
-        if (waiter.again && byConsumer.get(waiter.req.ticket.consumerId) === waiter) reread(waiter);
-      });
+      .finally(() => doneReading(waiter));
   }
 
   function supersedeOlder(consumerId: string, generation: number): void {

@@ -144,6 +144,8 @@ export interface Store {
    * the same snapshot (so a page can be checked against both without a race with retention).
    */
   read(tenant: string, afterPos: number, limit: number): Promise<Page>;
+  /** Several pages at once (one round trip where the engine can), in the order asked. */
+  readMany(reads: ReadonlyArray<{ tenant: string; afterPos: number; limit: number }>): Promise<Page[]>;
   /** The tenant's newest committed position (0: none yet). */
   head(tenant: string): Promise<number>;
   /** Heads of several tenants (absent: 0). For reconciling held polls. */

@@ -111,12 +111,15 @@ export async function consumerLags(db: Db): Promise<Array<{ id: string; tenant: 
 
 /** Bumps the generation; ApiError not_found when there is no such consumer. */
 export async function beginPoll(db: Db, consumerId: string, now: number): Promise<PollStart> {
-  const row = await db
-    .updateTable('consumers')
-    .set({ poll_generation: sql<number>`poll_generation + 1`, last_poll_at: now })
-    .where('id', '=', consumerId)
-    .returning('poll_generation')
-    .executeTakeFirst();
+  // Every poll writes this row, so its commit does not wait for the WAL flush
+  // (synchronous_commit off for this one autocommit statement): a crash may forget a last-poll
+  // time, and every node's connections drop with it, so no held poll outlives a lost generation.
+  const { rows } = await sql<{ poll_generation: number }>`
+    WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+    UPDATE consumers SET poll_generation = poll_generation + 1, last_poll_at = ${now}::bigint
+    FROM relaxed WHERE id = ${consumerId}
+    RETURNING poll_generation`.execute(db);
+  const row = rows[0];
   if (!row) throw new ApiError('not_found', `no consumer "${consumerId}"`);
   return { consumerId, generation: row.poll_generation };
 }
