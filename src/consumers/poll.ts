@@ -21,7 +21,8 @@ import type { Services } from '../services.ts';
 import { isPushMode } from '../push/webhooks.ts';
 
 export const SCAN_BUDGET = 10_000;
-const SCAN_CHUNK = 1000;
+/** Rows per read: the largest page (limit 1000) and one more, so a full page needs one read to know `more`. */
+const SCAN_CHUNK = 1001;
 
 export interface PollRequest {
   consumer: ConsumerRow;
