@@ -1,11 +1,13 @@
 /**
  * PostgreSQL: a randomized history with an offline checker (SCALE-OUT §6).
  *
- * Three nodes on one database; producers publish batches with producer ids to a few tenants on
- * random nodes (retrying failed requests with the same ids); pull consumers (some filtered) poll
- * on random nodes with ack=; two push consumers deliver to a local receiver. Meanwhile faults
- * are injected: the nodes' database connections (the LISTEN ones included) are terminated with
- * pg_terminate_backend, and a node is stopped and started again. Every operation is recorded;
+ * Three node processes on one database; producers publish batches with producer ids to a few
+ * tenants on random nodes (retrying failed requests with the same ids); pull consumers (some
+ * filtered) poll on random nodes with ack=; two push consumers deliver to a local receiver.
+ * Meanwhile faults are injected: a node is SIGKILLed and started again; the nodes' database
+ * connections (the LISTEN ones included) are terminated with pg_terminate_backend; and the
+ * database goes away for every node at once for a second or so (the nodes reach it through a
+ * proxy the test cuts: a restart, as the nodes see it). Every operation is recorded;
  * afterwards the checker reads the final log and looks for:
  *   lost        a publish answered 2xx whose event is not in the final log;
  *   skipped     an event a consumer's acked range covers (matching its filter) that no page, or
@@ -19,13 +21,14 @@
  * sequence before taking the tenant's lock (the classic bug, installed over pollgate_append in
  * that test's database only) must report skipped events.
  */
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { POSTGRES_ONLY } from './support/engine.ts';
 import { createTestDatabase } from './support/postgres.ts';
-import { ADMIN_KEY, startGateway, type TestGateway } from './support/gateway.ts';
+import { killAllServers, request, startServer, type ServerProcess } from './support/process.ts';
 import { startReceiver } from './support/receiver.ts';
+import { startTcpProxy } from './support/tcp-proxy.ts';
 import { waitUntil } from './support/wait.ts';
 
 const TENANTS = ['h-a', 'h-b', 'h-c', 'h-d'];
@@ -45,6 +48,9 @@ interface Stats {
   pages: number;
   pushes: number;
   faults: number;
+  /** Of the faults: nodes killed with SIGKILL, database outages for every node. */
+  kills: number;
+  outages: number;
   lost: number;
   skipped: number;
   nonMonotonic: number;
@@ -68,7 +74,7 @@ const pos = (cursor: string) => Number(cursor.slice(1));
 /** HISTORY_TRACE=1 prints the stages of each history (to find where one hangs). */
 const trace = process.env.HISTORY_TRACE ? (...args: unknown[]) => console.error(new Date().toISOString(), ...args) : () => {};
 
-async function runHistory(seed: number, opts: { naive: boolean; durationMs: number; producers: number }): Promise<Stats> {
+async function runHistory(seed: number, opts: { naive: boolean; durationMs: number; producers: number; faults: boolean }): Promise<Stats> {
   const random = prng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const database = await createTestDatabase(`pollgate_history_${seed}`);
@@ -76,29 +82,40 @@ async function runHistory(seed: number, opts: { naive: boolean; durationMs: numb
   admin.on('error', () => {});
   await admin.connect();
   const rx = await startReceiver(() => ({ status: 200 }));
-  const nodes: TestGateway[] = [];
-  const config = { databaseUrl: database.url, allowPrivateTargets: true, leaseTtlMs: 2_000, logLevel: 'silent' };
+  const proxy = await startTcpProxy(Number(new URL(database.url).port || 5432));
+  const viaProxy = new URL(database.url);
+  viaProxy.port = String(proxy.port);
+  const env = {
+    POLLGATE_DATABASE_URL: viaProxy.toString(),
+    POLLGATE_LEASE_TTL: '2s',
+    POLLGATE_ALLOW_PRIVATE_TARGETS: '1',
+    POLLGATE_LOG_LEVEL: 'warn',
+  };
+  const nodes: ServerProcess[] = [];
   try {
-    for (let i = 0; i < 3; i++) nodes.push(await startGateway({ config }));
+    for (let i = 0; i < 3; i++) nodes.push(await startServer({ env }));
     if (opts.naive) await installNaiveAppend(admin);
-    const live = () => nodes.filter((n) => !(n as { stopped?: boolean }).stopped);
-    const any = () => pick(live());
-    const stats: Stats = { operations: 0, published: 0, pages: 0, pushes: 0, faults: 0, lost: 0, skipped: 0, nonMonotonic: 0, unexpected: 0, duplicates: 0 };
+    const up = new Set(nodes);
+    const any = () => pick([...up]);
+    /** The node's answer, or null when it could not be had (node killed, database away). */
+    const call = (node: ServerProcess, path: string, init: { key?: string; body?: unknown; method?: string } = {}) =>
+      request(node.url, path, { ...init, timeoutMs: 10_000 }).catch(() => null);
+    const stats: Stats = { operations: 0, published: 0, pages: 0, pushes: 0, faults: 0, kills: 0, outages: 0, lost: 0, skipped: 0, nonMonotonic: 0, unexpected: 0, duplicates: 0 };
 
     // Consumers: per tenant one reading everything, one filtered on type; two push consumers.
     const consumers: Array<{ id: string; key: string; tenant: string; types: string[] | null; cursor: number }> = [];
     for (const tenant of TENANTS) {
       for (const types of [null, ['ticket.*']]) {
         const body = { tenant, start: 'earliest', ...(types ? { filter: { types } } : {}) };
-        const c = (await nodes[0]!.json('/v1/consumers', { body })).body;
+        const c = (await call(nodes[0]!, '/v1/consumers', { body }))!.body;
         consumers.push({ id: c.id, key: c.key, tenant, types, cursor: 0 });
       }
     }
     const pushers: Array<{ id: string; tenant: string }> = [];
     for (const tenant of TENANTS.slice(0, 2)) {
-      const c = (await nodes[1]!.json('/v1/consumers', { body: { tenant, start: 'earliest' } })).body;
-      const hook = await nodes[1]!.json(`/v1/consumers/${c.id}/webhook`, { method: 'PUT', body: { url: `${rx.url}${c.id}` } });
-      assert.equal(hook.status, 201, JSON.stringify(hook.body));
+      const c = (await call(nodes[1]!, '/v1/consumers', { body: { tenant, start: 'earliest' } }))!.body;
+      const hook = await call(nodes[1]!, `/v1/consumers/${c.id}/webhook`, { method: 'PUT', body: { url: `${rx.url}${c.id}` } });
+      assert.equal(hook?.status, 201, JSON.stringify(hook?.body));
       pushers.push({ id: c.id, tenant });
     }
 
@@ -119,7 +136,7 @@ async function runHistory(seed: number, opts: { naive: boolean; durationMs: numb
         });
         for (let attempt = 0; attempt < 20 && !stop; attempt++) {
           stats.operations++;
-          const r = await any().json('/v1/events', { body: batch }).catch(() => null);
+          const r = await call(any(), '/v1/events', { body: batch });
           if (r?.status === 201) {
             for (const e of batch) acknowledged.add(e.id);
             stats.published += n;
@@ -134,9 +151,7 @@ async function runHistory(seed: number, opts: { naive: boolean; durationMs: numb
       while (!stop) {
         stats.operations++;
         const acked = c.cursor;
-        const r = await any()
-          .json(`/v1/events?wait=0.5&limit=${1 + Math.floor(random() * 50)}&ack=t${String(acked).padStart(16, '0')}`, { key: c.key })
-          .catch(() => null);
+        const r = await call(any(), `/v1/events?wait=0.5&limit=${1 + Math.floor(random() * 50)}&ack=t${String(acked).padStart(16, '0')}`, { key: c.key });
         if (r?.status !== 200) {
           await new Promise((resolve) => setTimeout(resolve, 20));
           continue;
@@ -154,30 +169,41 @@ async function runHistory(seed: number, opts: { naive: boolean; durationMs: numb
     };
 
     const faults = async () => {
-      let restarted = false;
-      while (!stop) {
+      // Connections cut first and between the others; one kill -9 and one outage in every history.
+      const plan = ['terminate', 'kill', 'terminate', 'outage'];
+      for (let n = 0; !stop; n++) {
         await new Promise((resolve) => setTimeout(resolve, 300 + random() * 500));
         if (stop) break;
         stats.faults++;
-        if (!restarted && random() < 0.3) {
-          // A node goes away and comes back (its held polls end, its leases move on).
-          restarted = true;
-          const i = 2;
-          const old = nodes[i]!;
-          (old as { stopped?: boolean }).stopped = true;
-          trace('restarting node', i);
-          await old.gateway.stop();
-          nodes[i] = await startGateway({ config });
-          trace('restarted node', i);
-          continue;
+        const kind = plan[n] ?? 'terminate';
+        if (kind === 'kill') {
+          // kill -9 of a node (what it held: polls, leases, a commit in flight), then a new one.
+          stats.kills++;
+          const victim = pick([...up]);
+          up.delete(victim);
+          trace('SIGKILL', victim.url);
+          await victim.kill();
+          const fresh = await startServer({ env });
+          nodes.push(fresh);
+          up.add(fresh);
+          trace('started', fresh.url);
+        } else if (kind === 'outage') {
+          // The database away for every node at once, then back.
+          stats.outages++;
+          trace('database away');
+          proxy.cut();
+          await new Promise((resolve) => setTimeout(resolve, 800 + random() * 700));
+          proxy.restore();
+          trace('database back');
+        } else {
+          // Connections cut under the nodes: pool connections and LISTEN connections alike.
+          await admin
+            .query(
+              `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+               WHERE datname = current_database() AND application_name LIKE 'pollgate:%' AND random() < 0.5`,
+            )
+            .catch(() => {});
         }
-        // Connections cut under the nodes: pool connections and LISTEN connections alike.
-        await admin
-          .query(
-            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE datname = current_database() AND application_name LIKE 'pollgate:%' AND random() < 0.5`,
-          )
-          .catch(() => {});
       }
     };
 
@@ -185,7 +211,7 @@ async function runHistory(seed: number, opts: { naive: boolean; durationMs: numb
     const running = [
       ...Array.from({ length: opts.producers }, (_, p) => producer(p)),
       ...consumers.map((c) => reader(c)),
-      faults(),
+      ...(opts.faults ? [faults()] : []),
     ];
     await new Promise((resolve) => setTimeout(resolve, opts.durationMs));
     stop = true;
@@ -199,10 +225,11 @@ async function runHistory(seed: number, opts: { naive: boolean; durationMs: numb
       const { rows } = await admin.query('SELECT id, pos, type FROM events WHERE tenant = $1 ORDER BY pos', [tenant]);
       finalLog.set(tenant, rows.map((r) => ({ id: r.id, pos: Number(r.pos), type: r.type })));
     }
+    const steady = [...up][0]!;
     for (const c of consumers) {
       for (let i = 0; i < 200; i++) {
-        const r = await nodes[0]!.json(`/v1/events?wait=0&limit=1000&ack=t${String(c.cursor).padStart(16, '0')}`, { key: c.key });
-        if (r.status !== 200) continue;
+        const r = await call(steady, `/v1/events?wait=0&limit=1000&ack=t${String(c.cursor).padStart(16, '0')}`, { key: c.key });
+        if (r?.status !== 200) continue;
         pages.push({ consumer: c.id, acked: c.cursor, positions: r.body.events.map((e: any) => pos(e.cursor)), ids: r.body.events.map((e: any) => e.id), cursor: pos(r.body.cursor) });
         if (r.body.events.length === 0 && !r.body.more) break;
         c.cursor = Math.max(c.cursor, pos(r.body.cursor));
@@ -213,8 +240,8 @@ async function runHistory(seed: number, opts: { naive: boolean; durationMs: numb
       async () => {
         for (const p of pushers) {
           const head = finalLog.get(p.tenant)!.at(-1)?.pos ?? 0;
-          const view = (await nodes[0]!.json(`/v1/consumers/${p.id}`)).body;
-          if (pos(view.cursor) < head) return false;
+          const view = await call(steady, `/v1/consumers/${p.id}`);
+          if (!view || view.status !== 200 || pos(view.body.cursor) < head) return false;
         }
         return true;
       },
@@ -264,7 +291,8 @@ async function runHistory(seed: number, opts: { naive: boolean; durationMs: numb
     return stats;
   } finally {
     trace('closing');
-    for (const n of nodes) await n.close().catch(() => {});
+    await Promise.all(nodes.map((n) => n.stop().catch(() => {})));
+    await proxy.close();
     trace('closed');
     await rx.close();
     await admin.end().catch(() => {});
@@ -287,13 +315,15 @@ async function installNaiveAppend(admin: pg.Client): Promise<void> {
       e record;
       v_pos bigint;
       v_time bigint;
+      -- Every position of the group drawn first, before any lock, then a little work.
+      v_drawn bigint[] := ARRAY(SELECT nextval('naive_positions') FROM jsonb_array_elements(p_group));
     BEGIN
+      PERFORM pg_sleep(random() * 0.005);
       FOR e IN
         SELECT x.ord, x.j ->> 't' AS t, x.j ->> 'y' AS y, x.j ->> 'i' AS i, x.j ->> 'd' AS d, (x.j ->> 'n')::bigint AS n
         FROM jsonb_array_elements(p_group) WITH ORDINALITY AS x (j, ord) ORDER BY x.ord
       LOOP
-        v_pos := nextval('naive_positions');
-        PERFORM pg_sleep(random() * 0.008);
+        v_pos := v_drawn[e.ord];
         INSERT INTO tenants (tenant) VALUES (e.t) ON CONFLICT DO NOTHING;
         SELECT GREATEST(e.n, last_time) INTO v_time FROM tenants WHERE tenant = e.t;
         INSERT INTO events (tenant, pos, id, type, time, data) VALUES (e.t, v_pos, e.i, e.y, v_time, e.d)
@@ -314,9 +344,10 @@ async function installNaiveAppend(admin: pg.Client): Promise<void> {
 describe('randomized histories against an offline checker (PostgreSQL, three nodes, faults)', { skip: POSTGRES_ONLY }, () => {
   for (const seed of (process.env.HISTORY_SEEDS ?? '1,2,3').split(',').map(Number)) {
     test(`seed ${seed}: nothing lost, skipped, out of order or unexpected`, { timeout: 120_000 }, async (t) => {
-      const s = await runHistory(seed, { naive: false, durationMs: 6_000, producers: 6 });
+      const s = await runHistory(seed, { naive: false, durationMs: 8_000, producers: 6, faults: true });
       t.diagnostic(JSON.stringify(s));
-      assert.ok(s.published > 200 && s.pages > 100 && s.pushes > 100 && s.faults > 3, `a real history: ${JSON.stringify(s)}`);
+      assert.ok(s.published > 200 && s.pages > 100 && s.pushes > 100, `a real history: ${JSON.stringify(s)}`);
+      assert.deepEqual({ kills: s.kills, outages: s.outages }, { kills: 1, outages: 1 }, 'the faults happened');
       assert.deepEqual(
         { lost: s.lost, skipped: s.skipped, nonMonotonic: s.nonMonotonic, unexpected: s.unexpected },
         { lost: 0, skipped: 0, nonMonotonic: 0, unexpected: 0 },
@@ -325,11 +356,12 @@ describe('randomized histories against an offline checker (PostgreSQL, three nod
   }
 
   test('the checker fails on a naive append (positions drawn before the tenant lock)', { timeout: 120_000 }, async (t) => {
-    // More writers at once than the checked runs: the bug needs two appends of a tenant in flight.
-    const s = await runHistory(7, { naive: true, durationMs: 6_000, producers: 12 });
+    // More writers at once than the checked runs (the bug needs two appends of a tenant in
+    // flight), and no faults: every second goes to the race the checker must catch.
+    const s = await runHistory(7, { naive: true, durationMs: 8_000, producers: 12, faults: false });
     t.diagnostic(JSON.stringify(s));
     assert.ok(s.skipped > 0, `the checker reports skipped events: ${JSON.stringify(s)}`);
   });
 });
 
-void ADMIN_KEY;
+after(() => killAllServers());
