@@ -8,6 +8,20 @@ import { createPollgate } from './pollgate.ts';
 
 export const SERVE_HELP = `Options (flag, environment variable, meaning):\n${configHelp()}\n`;
 
+/** Which database, without a password. */
+function where(config: Config): string {
+  if (!config.databaseUrl) return `in ${config.dataDir}`;
+  const u = new URL(config.databaseUrl);
+  return `at ${u.hostname}:${u.port || 5432}${u.pathname}`;
+}
+
+/** The error and what caused it (the driver's own words: ECONNREFUSED, a missing database…). */
+function describe(error: unknown): string {
+  const e = error as Error & { cause?: { message?: string; code?: string } };
+  const cause = e.cause?.message || e.cause?.code;
+  return cause && cause !== e.message ? `${e.message} (${cause})` : e.message;
+}
+
 export async function serve(argv: string[], env: Record<string, string | undefined>): Promise<void> {
   let config: Config;
   try {
@@ -29,7 +43,7 @@ export async function serve(argv: string[], env: Record<string, string | undefin
       },
     });
   } catch (error) {
-    process.stderr.write(`pollgate: could not open the database: ${(error as Error).message}\n`);
+    process.stderr.write(`pollgate: could not open the database ${where(config)}: ${describe(error)}\n`);
     process.exit(1);
   }
 

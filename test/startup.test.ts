@@ -210,3 +210,13 @@ test('SQLite: a second server on the same data directory refuses to start, sayin
   assert.deepEqual((await readAll(third.url, 'lock')).map((e: any) => e.data), [1, 2]);
   await stopClean(third);
 });
+
+test('PostgreSQL that cannot be reached at start: exit 1 naming the host and the cause, never the password', { timeout: 60_000 }, async () => {
+  const r = await runToExit({ env: { POLLGATE_DATABASE_URL: 'postgres://pollgate:s3cret-pw@127.0.0.1:1/pollgate' } });
+  assert.equal(r.code, 1, r.stderr);
+  assert.ok(!r.listened);
+  assert.match(r.stderr, /could not open the database at 127\.0\.0\.1:1\/pollgate/);
+  assert.match(r.stderr, /ECONNREFUSED/);
+  assert.ok(!(r.stdout + r.stderr).includes('s3cret-pw'), 'the password is never printed');
+  assert.ok(!/\n\s+at .+:\d+:\d+\)?\n/.test(r.stderr), 'a message, not a stack trace');
+});
