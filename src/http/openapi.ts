@@ -161,7 +161,7 @@ function errorResponses(op: Operation): Record<number, string> {
   }
   Object.assign(errors, op.errors);
   // Every call but /healthz is refused while the server shuts down.
-  if (op.id !== 'healthz') errors[503] ??= '`shutting_down` (retry shortly) or `unavailable` (the database could not commit).';
+  if (op.id !== 'healthz') errors[503] ??= '`shutting_down` or `unavailable` (the database is unreachable or could not commit): retry after `Retry-After` seconds (publish with producer ids to retry safely).';
   return errors;
 }
 
@@ -197,7 +197,7 @@ export function openApiDocument(s: Services): Record<string, unknown> {
         errors: {
           400: pollCursor,
           404: '`not_found`: the consumer was deleted while the poll was held.',
-          409: '`superseded`: a newer poll of this consumer took over (one held poll per consumer); `push_mode`: the consumer is in push mode.',
+          409: '`superseded`: a newer poll of this consumer took over (one held poll per consumer, on any node); `push_mode`: the consumer is in push mode; `cursor_beyond_head`: the read position lies beyond the tenant\'s head (only after a database restore or a lossy failover; `head` names it): seek.',
           410: '`cursor_expired`: retention removed events after the read position; `earliest` says where to seek.',
         },
       },
