@@ -170,7 +170,7 @@ async function runHistory(seed: number, opts: { naive: boolean; durationMs: numb
 
     const faults = async () => {
       // Connections cut first and between the others; one kill -9 and one outage in every history.
-      const plan = ['terminate', 'kill', 'terminate', 'outage'];
+      const plan = ['terminate', 'outage', 'terminate', 'kill'];
       for (let n = 0; !stop; n++) {
         await new Promise((resolve) => setTimeout(resolve, 300 + random() * 500));
         if (stop) break;
@@ -214,6 +214,8 @@ async function runHistory(seed: number, opts: { naive: boolean; durationMs: numb
       ...(opts.faults ? [faults()] : []),
     ];
     await new Promise((resolve) => setTimeout(resolve, opts.durationMs));
+    // The load goes on until the planned faults have all happened (a restart is slow on a busy box).
+    if (opts.faults) await waitUntil(() => stats.kills === 1 && stats.outages === 1, 60_000, () => `the planned faults (${JSON.stringify(stats)})`);
     stop = true;
     trace('stopping the load');
     await Promise.all(running);
