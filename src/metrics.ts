@@ -108,7 +108,7 @@ export function createMetrics(): Metrics {
   });
   new Gauge({
     name: 'pollgate_push_consumers',
-    help: 'Consumers in push mode (with an enabled webhook).',
+    help: 'Push consumers this node delivers (holds the lease of); all of them on SQLite.',
     registers: [registry],
     collect() {
       if (s) this.set(s.bridge.stats().workers);

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { POSTGRES_ONLY } from './support/engine.ts';
 import { createTestDatabase } from './support/postgres.ts';
 import { startGateway, type TestGateway } from './support/gateway.ts';
+import { startReceiver } from './support/receiver.ts';
 import { within } from './support/wait.ts';
 
 describe('three nodes on one PostgreSQL database', { skip: POSTGRES_ONLY }, () => {
@@ -22,11 +23,9 @@ describe('three nodes on one PostgreSQL database', { skip: POSTGRES_ONLY }, () =
     const database = await createTestDatabase('pollgate_nodes');
     drop = database.drop;
     // Started one after another: the second and third find the schema the first applied.
-    a = await startGateway({ config: { databaseUrl: database.url } });
-    [b, c] = await Promise.all([
-      startGateway({ config: { databaseUrl: database.url } }),
-      startGateway({ config: { databaseUrl: database.url } }),
-    ]);
+    const config = { databaseUrl: database.url, allowPrivateTargets: true };
+    a = await startGateway({ config });
+    [b, c] = await Promise.all([startGateway({ config }), startGateway({ config })]);
   });
   after(async () => {
     await Promise.all([a, b, c].map((g) => g?.close()));
@@ -80,6 +79,27 @@ describe('three nodes on one PostgreSQL database', { skip: POSTGRES_ONLY }, () =
       assert.equal(view.lag, 1);
       assert.ok(view.last_poll_at, 'the last poll (on C) is seen on every node');
     }
+  });
+
+  test('the bridge toggle is cluster-wide: paused on one node, no node starts an attempt; resumed, delivery goes on', async (t) => {
+    const rx = await startReceiver(() => ({ status: 200 }));
+    t.after(() => rx.close());
+    const consumer = await a.createConsumer({ tenant: 'toggle', start: 'earliest' });
+    assert.equal((await b.json(`/v1/consumers/${consumer.id}/webhook`, { method: 'PUT', body: { url: rx.url } })).status, 201);
+    await a.publish({ tenant: 'toggle', type: 't.x', data: 1 });
+    await rx.waitForCount(1, 10_000);
+
+    const paused = await c.json('/v1/bridge', { method: 'PUT', body: { enabled: false } });
+    assert.deepEqual(paused.body, { enabled: false, consumers_in_push_mode: 1 });
+    for (const g of [a, b]) assert.deepEqual((await g.json('/v1/bridge')).body, { enabled: false, consumers_in_push_mode: 1 }, 'every node says paused');
+    const before = rx.requests.length;
+    await a.publish({ tenant: 'toggle', type: 't.x', data: 2 });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    assert.equal(rx.requests.length, before, 'no attempt on any node while paused');
+
+    assert.equal((await a.json('/v1/bridge', { method: 'PUT', body: { enabled: true } })).status, 200);
+    await rx.waitForCount(before + 1, 10_000);
+    assert.equal(JSON.parse(rx.requests.at(-1)!.body).data, 2, 'delivery goes on where it stopped');
   });
 
   test('positions stay dense per tenant when all three nodes publish at once', async () => {

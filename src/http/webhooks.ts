@@ -130,18 +130,19 @@ export function webhookRoutes(s: Services): Hono<Env> {
     });
   });
 
-  app.get('/v1/bridge', (c) => c.json(bridgeView(s)));
+  app.get('/v1/bridge', async (c) => c.json(await bridgeView(s)));
 
   app.put('/v1/bridge', async (c) => {
     const body = parseInput(bridgeSchema, await readJsonBody(c, s.config.maxBodyBytes));
     await s.bridge.setEnabled(body.enabled);
-    return c.json(bridgeView(s));
+    return c.json(await bridgeView(s));
   });
 
   return app;
 }
 
-function bridgeView(s: Services) {
-  const stats = s.bridge.stats();
-  return { enabled: stats.enabled, consumers_in_push_mode: stats.workers };
+/** Cluster-wide: the toggle as stored, and every consumer in push mode (not only this node's). */
+async function bridgeView(s: Services) {
+  const [enabled, pushing] = await Promise.all([s.bridge.enabledNow(), s.store.listEnabledWebhooks()]);
+  return { enabled, consumers_in_push_mode: pushing.length };
 }

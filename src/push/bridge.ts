@@ -52,7 +52,10 @@ export interface Bridge {
   notify(records: readonly EventRecord[]): void;
   /** Runs a change to a consumer with its worker stopped, then restarts it from the database. */
   change<T>(consumerId: string, fn: () => Promise<T>): Promise<T>;
+  /** The toggle as this node last saw it (metrics). */
   isEnabled(): boolean;
+  /** The toggle now, cluster-wide (read from the database on PostgreSQL). */
+  enabledNow(): Promise<boolean>;
   setEnabled(enabled: boolean): Promise<void>;
   stats(): BridgeStats;
 }
@@ -239,6 +242,7 @@ export async function createBridge(deps: BridgeDeps): Promise<Bridge> {
     },
 
     isEnabled: () => enabled,
+    enabledNow: async () => bridgeEnabled(),
 
     async setEnabled(value) {
       const before = enabled;
