@@ -359,10 +359,16 @@ describe('randomized histories against an offline checker (PostgreSQL, three nod
 
   test('the checker fails on a naive append (positions drawn before the tenant lock)', { timeout: 120_000 }, async (t) => {
     // More writers at once than the checked runs (the bug needs two appends of a tenant in
-    // flight), and no faults: every second goes to the race the checker must catch.
-    const s = await runHistory(7, { naive: true, durationMs: 8_000, producers: 12, faults: false });
-    t.diagnostic(JSON.stringify(s));
-    assert.ok(s.skipped > 0, `the checker reports skipped events: ${JSON.stringify(s)}`);
+    // flight), and no faults: every second goes to the race the checker must catch. The race is
+    // a matter of timing: up to three histories, the first that shows it ends the test.
+    const runs: Stats[] = [];
+    for (const seed of [7, 8, 9]) {
+      const s = await runHistory(seed, { naive: true, durationMs: 8_000, producers: 12, faults: false });
+      t.diagnostic(JSON.stringify(s));
+      runs.push(s);
+      if (s.skipped > 0) break;
+    }
+    assert.ok(runs.some((s) => s.skipped > 0), `the checker reports skipped events: ${JSON.stringify(runs)}`);
   });
 });
 
