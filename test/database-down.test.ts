@@ -11,6 +11,7 @@ import { POSTGRES_ONLY } from './support/engine.ts';
 import { createTestDatabase } from './support/postgres.ts';
 import { startGateway } from './support/gateway.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
+import { startReceiver } from './support/receiver.ts';
 import { waitUntil, within } from './support/wait.ts';
 
 test('PostgreSQL down for one node: 503 with Retry-After, held polls end at their deadline, recovery by itself', { skip: POSTGRES_ONLY, timeout: 60_000 }, async (t) => {
@@ -60,4 +61,41 @@ test('PostgreSQL down for one node: 503 with Retry-After, held polls end at thei
   const r = await within(woken, 5_000, 'a poll on the recovered node woken by the other node');
   assert.equal(r.status, 200);
   assert.ok(r.body.events.some((e: any) => e.id === fromOther.id), JSON.stringify(r.body));
+});
+
+test('PostgreSQL away right after a delivery: the bridge records the cursor when the database is back', { skip: POSTGRES_ONLY, timeout: 60_000 }, async (t) => {
+  const database = await createTestDatabase('pollgate_down_push');
+  const proxy = await startTcpProxy(Number(new URL(database.url).port || 5432));
+  const viaProxy = new URL(database.url);
+  viaProxy.port = String(proxy.port);
+  const node = await startGateway({ config: { databaseUrl: viaProxy.toString(), allowPrivateTargets: true } });
+  let cutOnDelivery = false;
+  const rx = await startReceiver(() => {
+    // The database goes away while the delivery is answered: the cursor write behind it fails.
+    if (cutOnDelivery) proxy.cut();
+    return { status: 200 };
+  });
+  t.after(async () => {
+    await node.close();
+    await rx.close();
+    await proxy.close();
+    await database.drop();
+  });
+  const consumer = await node.createConsumer({ tenant: 'down-push', start: 'latest' });
+  assert.equal((await node.json(`/v1/consumers/${consumer.id}/webhook`, { method: 'PUT', body: { url: rx.url } })).status, 201);
+  cutOnDelivery = true;
+  const event = await node.publish({ tenant: 'down-push', type: 'd.x', data: 1 });
+  await rx.waitForCount(1, 10_000);
+  cutOnDelivery = false;
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  proxy.restore();
+  await waitUntil(
+    async () => {
+      const view = await node.json(`/v1/consumers/${consumer.id}`);
+      return view.status === 200 && view.body.cursor === event.cursor;
+    },
+    15_000,
+    () => 'the committed cursor reaches the delivered event',
+  );
+  assert.equal(rx.requests.length, 1, 'delivered once: nothing was repeated for the lost write');
 });

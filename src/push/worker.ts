@@ -65,6 +65,8 @@ export interface WorkerInput {
  * the event loop) a fast receiver causes; a crash redelivers at most this much.
  */
 const RECORD_INTERVAL_MS = 25;
+/** After a failed record write (the database away), the next try waits about this long. */
+const RECORD_RETRY_MS = 500;
 
 /** Events read ahead per query; the scan per query is bounded too. */
 const READ_AHEAD = 100;
@@ -360,10 +362,28 @@ export class Worker {
           this.deps.onDisabled(this);
         }
       } catch (err) {
-        this.deps.logger.error({ err, consumer: this.consumerId }, 'could not record a delivery');
+        this.deps.logger.error({ err, consumer: this.consumerId }, 'could not record a delivery; retrying');
+        // Stopping: what was not recorded is delivered again by whoever goes on (at-least-once).
+        if (this.stopped) break;
+        // Kept for the next write, which waits a little (the database may be away): without it,
+        // the last deliveries before a quiet spell would never move the committed cursor.
+        this.keepUnrecorded(u);
+        this.lastRecordAt = performance.now() + RECORD_RETRY_MS;
       }
     }
     this.recording = null;
+  }
+
+  /** Merges a record whose write failed under whatever was recorded since (newer values win). */
+  private keepUnrecorded(u: Unrecorded): void {
+    const now = this.unrecorded;
+    if (!now) {
+      this.unrecorded = u;
+      return;
+    }
+    now.cursor = Math.max(now.cursor ?? 0, u.cursor ?? 0) || null;
+    now.state ??= u.state;
+    now.deliveries = [...u.deliveries, ...now.deliveries];
   }
 
   /** Resolves once everything recorded so far is committed (without waiting out the interval). */
