@@ -67,6 +67,8 @@ export interface WorkerInput {
 const RECORD_INTERVAL_MS = 25;
 /** After a failed record write (the database away), the next try waits about this long. */
 const RECORD_RETRY_MS = 500;
+/** After the store failed in the loop (a read, the toggle, the give-up), the next turn waits this long. */
+const STORE_RETRY_MS = 500;
 
 /** Events read ahead per query; the scan per query is bounded too. */
 const READ_AHEAD = 100;
@@ -82,6 +84,8 @@ export class Worker {
   private hook: WebhookRow;
   private buffer: EventRecord[] = [];
   private stopped = false;
+  /** stop() was called (as opposed to the loop ending itself after a give-up). */
+  private stopRequested = false;
   private wakeUp: (() => void) | null = null;
   /** A wake() came while the loop was not asleep. */
   private wokenAwake = false;
@@ -136,6 +140,7 @@ export class Worker {
    * cursor is exactly where the bridge got); with abort it is cut and not recorded.
    */
   async stop(opts: { abort?: boolean } = {}): Promise<void> {
+    this.stopRequested = true;
     this.stopped = true;
     this.hurry();
     if (opts.abort) this.abort.abort();
@@ -143,7 +148,7 @@ export class Worker {
     await this.done;
   }
 
-  private sleep(ms: number | null): Promise<void> {
+  private sleep(ms: number | null, clock: 'deps' | 'real' = 'deps'): Promise<void> {
     if (this.stopped || this.wokenAwake) {
       this.wokenAwake = false;
       return Promise.resolve();
@@ -154,53 +159,53 @@ export class Worker {
         cancel();
         resolve();
       };
-      if (ms !== null) {
+      if (ms !== null && clock === 'real') {
+        const timer = setTimeout(() => this.wake(), ms);
+        cancel = () => clearTimeout(timer);
+      } else if (ms !== null) {
         cancel = this.deps.clock.setTimer(() => this.wake(), Math.max(0, ms));
       }
     });
   }
 
   private async run(): Promise<void> {
-    const { deps } = this;
     while (!this.stopped) {
-      if (performance.now() >= this.leaseValidUntil) {
-        // The lease may have run out: wait for the bridge to renew it (or stop this worker).
-        await this.sleep(null);
-        continue;
-      }
-      if (!(await deps.bridgeEnabled())) {
-        await this.sleep(null);
-        continue;
-      }
-      const due = this.hook.next_attempt_at;
-      const now = deps.clock.now();
-      if (due !== null && due > now) {
-        await this.sleep(due - now);
-        continue;
-      }
-      const event = await this.next();
-      if (!event) {
-        await this.sleep(null);
-        continue;
-      }
-      await deps.slots.acquire();
       try {
-        // Checked again right before starting: a pause answered meanwhile must hold.
-        if (this.stopped || performance.now() >= this.leaseValidUntil || !(await deps.bridgeEnabled())) continue;
-        const attemptAt = deps.clock.now();
-        const outcome = await deps.deliverer.deliver(
-          this.target,
-          event.id,
-          envelopeJson(event),
-          this.abort.signal,
-        );
-        if (this.abort.signal.aborted) return; // shutdown: the attempt does not count
-        deps.onAttempt?.(outcome);
-        if (outcome.ok) this.succeeded(event, outcome, attemptAt);
-        else await this.failed(event, outcome, attemptAt);
-      } finally {
-        deps.slots.release();
+        if ((await this.step()) === 'aborted') return;
+      } catch (err) {
+        // The store failed (the database away): nothing moved; go on after a pause, in real
+        // time (a test clock may stand still), woken early by a stop.
+        this.deps.logger.warn({ err, consumer: this.consumerId }, 'push worker: the store failed; trying again shortly');
+        await this.sleep(STORE_RETRY_MS, 'real');
       }
+    }
+  }
+
+  /** One turn of the loop: wait for what it waits on, or deliver the next event. */
+  private async step(): Promise<'aborted' | void> {
+    const { deps } = this;
+    if (performance.now() >= this.leaseValidUntil) {
+      // The lease may have run out: wait for the bridge to renew it (or stop this worker).
+      return this.sleep(null);
+    }
+    if (!(await deps.bridgeEnabled())) return this.sleep(null);
+    const due = this.hook.next_attempt_at;
+    const now = deps.clock.now();
+    if (due !== null && due > now) return this.sleep(due - now);
+    const event = await this.next();
+    if (!event) return this.sleep(null);
+    await deps.slots.acquire();
+    try {
+      // Checked again right before starting: a pause answered meanwhile must hold.
+      if (this.stopped || performance.now() >= this.leaseValidUntil || !(await deps.bridgeEnabled())) return;
+      const attemptAt = deps.clock.now();
+      const outcome = await deps.deliverer.deliver(this.target, event.id, envelopeJson(event), this.abort.signal);
+      if (this.abort.signal.aborted) return 'aborted'; // shutdown: the attempt does not count
+      deps.onAttempt?.(outcome);
+      if (outcome.ok) this.succeeded(event, outcome, attemptAt);
+      else await this.failed(event, outcome, attemptAt);
+    } finally {
+      deps.slots.release();
     }
   }
 
@@ -309,7 +314,11 @@ export class Worker {
       { progress },
     );
     } catch (error) {
-      if (!(error instanceof LeaseLost)) throw error;
+      if (!(error instanceof LeaseLost)) {
+        // Not given up after all (the database away): the loop tries again, unless stopping.
+        this.stopped = this.stopRequested;
+        throw error;
+      }
       // Another node delivers this consumer now; it decides for itself.
       deps.onDisabled(this);
       return;
