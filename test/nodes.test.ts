@@ -67,6 +67,16 @@ describe('three nodes on one PostgreSQL database', { skip: POSTGRES_ONLY }, () =
     assert.deepEqual(r.body.events.map((e: any) => e.id), [published.id]);
   });
 
+  test('a change on one node (seek) ends the poll held for the consumer on another node', async () => {
+    const consumer = await a.createConsumer({ tenant: 'change' });
+    const held = poll(b, consumer.key, 'wait=20');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.equal((await c.json(`/v1/consumers/${consumer.id}/seek`, { body: { to: 'earliest' } })).status, 200);
+    const ended = await within(held, 3_000, 'the poll held on B');
+    assert.equal(ended.status, 409, JSON.stringify(ended.body));
+    assert.equal(ended.body.error.code, 'superseded', 'on another node the change reads as superseded; the next poll sees the change');
+  });
+
   test('an ack on B is what a poll on C reads after; consumer views agree on every node', async () => {
     const consumer = await a.createConsumer({ tenant: 'acks', start: 'latest' });
     const events = (await a.publish([1, 2, 3].map((n) => ({ tenant: 'acks', type: 'a.x', data: n })))).events;

@@ -16,20 +16,13 @@ import { databaseFile, openDatabase } from './db.ts';
 import { lockDataDir } from './lock.ts';
 import { createSqliteLog } from './log.ts';
 import * as webhooks from './webhooks.ts';
-import { createWriter, type Writer } from './writer.ts';
+import { createWriter } from './writer.ts';
 import type { Db } from './db.ts';
-
-export interface SqliteStore extends Store {
-  readonly engine: 'sqlite';
-  /** The connection, for the migrate command and engine-specific tests. */
-  readonly db: Db;
-  readonly writer: Writer;
-}
 
 const nameTaken = (tenant: string, name: string) =>
   new ApiError('conflict', `tenant "${tenant}" already has a consumer named "${name}"`, { field: 'name' });
 
-export async function openSqliteStore(dataDir: string, opts: StoreOptions): Promise<SqliteStore> {
+export async function openSqliteStore(dataDir: string, opts: StoreOptions): Promise<Store> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const lock = lockDataDir(dataDir);
   let db: Db;
@@ -70,12 +63,10 @@ export async function openSqliteStore(dataDir: string, opts: StoreOptions): Prom
     for (const d of p.deliveries ?? []) webhooks.insertDelivery(db, d);
   };
 
-  const store: SqliteStore = {
+  const store: Store = {
     engine: 'sqlite',
     nodeId: opts.nodeId,
     signals: null,
-    db,
-    writer,
 
     append(events, now, alongside) {
       return writer.write(
@@ -87,7 +78,7 @@ export async function openSqliteStore(dataDir: string, opts: StoreOptions): Prom
           }
           return appended;
         },
-        (appended) => log.committed(appended.filter((a) => !a.duplicate).map((a) => a.record)),
+        (appended) => log.committed(appended),
       );
     },
 

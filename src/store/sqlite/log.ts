@@ -24,8 +24,8 @@ interface TenantState {
 export interface SqliteLog {
   /** Inside a writer transaction: appends, mapping duplicate ids to their originals. */
   append(events: NewEvent[], now: number): Appended[];
-  /** After COMMIT of appends. */
-  committed(records: readonly EventRecord[]): void;
+  /** After COMMIT of appends (duplicates moved nothing). */
+  committed(appended: readonly Appended[]): void;
   /** After a job rolled back (or the commit failed): forget what the transaction drew. */
   forgetPending(): void;
   read(tenant: string, afterPos: number, limit: number): Page;
@@ -129,8 +129,10 @@ export function createSqliteLog(db: Db): SqliteLog {
       return out;
     },
 
-    committed(records) {
-      for (const r of records) if (r.pos > (heads.get(r.tenant) ?? 0)) heads.set(r.tenant, r.pos);
+    committed(appended) {
+      for (const { record: r, duplicate } of appended) {
+        if (!duplicate && r.pos > (heads.get(r.tenant) ?? 0)) heads.set(r.tenant, r.pos);
+      }
       pending = new Map();
     },
 
