@@ -27,6 +27,7 @@ import type { Resolver } from './push/targets.ts';
 import { VERSION } from './version.ts';
 import type { Services } from './services.ts';
 import { linkNodes } from './hub/cluster.ts';
+import { showHeldPolls } from './hub/visible-polls.ts';
 import { openStore } from './store/open.ts';
 import { createRetention } from './store/retention.ts';
 import type { Store } from './store/store.ts';
@@ -86,12 +87,16 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
   }
 
   const matchers = createMatchers();
-  const hub = createHub({
+  const hub = showHeldPolls(
+    createHub({
+      clock,
+      read: (tenant, position, limit, matcher) => scan(store, tenant, position, limit, matcher),
+      readMany: (reads) => store.readMany(reads),
+      onWake: (seconds) => metrics.wakeLatency.observe(seconds),
+    }),
+    store,
     clock,
-    read: (tenant, position, limit, matcher) => scan(store, tenant, position, limit, matcher),
-    readMany: (reads) => store.readMany(reads),
-    onWake: (seconds) => metrics.wakeLatency.observe(seconds),
-  });
+  );
   const nodeLink = linkNodes(store, hub, { logger });
   const listeners: CommitListener[] = [hub.publish];
   const publish = createPublisher({ store, clock, listeners });

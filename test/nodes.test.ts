@@ -11,7 +11,7 @@ import { POSTGRES_ONLY } from './support/engine.ts';
 import { createTestDatabase } from './support/postgres.ts';
 import { startGateway, type TestGateway } from './support/gateway.ts';
 import { startReceiver } from './support/receiver.ts';
-import { within } from './support/wait.ts';
+import { waitFor, within } from './support/wait.ts';
 
 describe('three nodes on one PostgreSQL database', { skip: POSTGRES_ONLY }, () => {
   let drop: () => Promise<void>;
@@ -75,6 +75,36 @@ describe('three nodes on one PostgreSQL database', { skip: POSTGRES_ONLY }, () =
     const ended = await within(held, 3_000, 'the poll held on B');
     assert.equal(ended.status, 409, JSON.stringify(ended.body));
     assert.equal(ended.body.error.code, 'superseded', 'on another node the change reads as superseded; the next poll sees the change');
+  });
+
+  test('a deletion, a key rotation or push mode on one node ends the poll on another with that reason', async () => {
+    const deleted = await a.createConsumer({ tenant: 'why' });
+    const rotated = await a.createConsumer({ tenant: 'why' });
+    const pushed = await a.createConsumer({ tenant: 'why' });
+    const held = [deleted, rotated, pushed].map((consumer) => poll(b, consumer.key, 'wait=20'));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.equal((await c.json(`/v1/consumers/${deleted.id}`, { method: 'DELETE' })).status, 204);
+    assert.equal((await c.json(`/v1/consumers/${rotated.id}/key`, { method: 'POST' })).status, 200);
+    const hook = await c.json(`/v1/consumers/${pushed.id}/webhook`, { method: 'PUT', body: { url: 'http://127.0.0.1:9/hook' } });
+    assert.ok([200, 201].includes(hook.status), JSON.stringify(hook.body));
+    const [d, r, p] = await Promise.all(held.map((h) => within(h, 3_000, 'a poll held on B')));
+    assert.deepEqual([d!.status, d!.body.error.code], [404, 'not_found']);
+    assert.deepEqual([r!.status, r!.body.error.code], [401, 'unauthorized']);
+    assert.deepEqual([p!.status, p!.body.error.code], [409, 'push_mode']);
+    assert.equal((await a.json(`/v1/consumers/${pushed.id}/webhook`, { method: 'DELETE' })).status, 200);
+  });
+
+  test('a poll held on one node shows as polling on every node, and stops showing when it ends', async () => {
+    const consumer = await a.createConsumer({ tenant: 'seen' });
+    const polling = async (g: TestGateway) => (await g.json(`/v1/consumers/${consumer.id}`)).body.polling;
+    assert.deepEqual(await Promise.all([a, b, c].map(polling)), [false, false, false]);
+    const held = poll(b, consumer.key, 'wait=20');
+    await waitFor(async () => (await polling(a)) && (await polling(c)), 5_000, 'A and C see the poll held on B');
+    assert.equal(await polling(b), true);
+    await b.publish({ tenant: 'seen', type: 's.x', data: 1 });
+    assert.equal((await within(held, 3_000, 'the poll held on B')).status, 200);
+    assert.equal(await polling(b), false, 'the node that held it knows at once');
+    await waitFor(async () => !(await polling(a)) && !(await polling(c)), 5_000, 'A and C see it end');
   });
 
   test('an ack on B is what a poll on C reads after; consumer views agree on every node', async () => {

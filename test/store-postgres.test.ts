@@ -363,8 +363,22 @@ describe('PostgreSQL store', { skip }, () => {
     const g2 = await b.beginPoll('c1', 200);
     assert.ok(g2.generation > g1.generation);
     assert.deepEqual(await a.pollGenerations(['c1', 'c2', 'nope']), new Map([['c1', g2.generation], ['c2', 0]]));
-    assert.equal(await a.lastPollAt('c1'), 200);
-    assert.equal(await a.lastPollAt('c2'), null);
+    assert.deepEqual(await a.pollActivity('c1'), { lastPollAt: 200, heldUntil: null });
+    assert.deepEqual(await a.pollActivity('c2'), { lastPollAt: null, heldUntil: null });
+
+    // A held poll is visible from every node; an old poll's "no longer held" never clears a newer one's mark.
+    b.markHeld(g2, 25_200);
+    await waitFor(async () => (await a.pollActivity('c1')).heldUntil === 25_200, 5_000, 'the mark reaches node a');
+    b.markHeld(g1, null);
+    const g3 = await a.beginPoll('c1', 300);
+    assert.equal((await b.pollActivity('c1')).heldUntil, null, 'a new poll replaces the old hold');
+    a.markHeld(g3, 30_300);
+    b.markHeld(g2, null);
+    await waitFor(async () => (await b.pollActivity('c1')).heldUntil === 30_300, 5_000, 'the newer mark stands');
+    a.markHeld(g3, null);
+    assert.equal((await a.pollActivity('c1')).heldUntil, null, 'this node sees its own clear before it is written');
+    await waitFor(async () => (await b.pollActivity('c1')).heldUntil === null, 5_000, 'the clear reaches node b');
+    await a.endPolls('c1');
 
     await b.saveWebhook('c3', () => webhookRow('c3'));
     await b.claimLeases(10_000);

@@ -10,7 +10,7 @@ import type { Filter } from '../filter/filter.ts';
 import type { Services } from '../services.ts';
 import { encodeCursor } from '../store/cursor.ts';
 import type { ConsumerRow } from '../store/store.ts';
-import { webhookView, type WebhookView } from '../push/webhooks.ts';
+import { isPushMode, webhookView, type WebhookView } from '../push/webhooks.ts';
 import { resolvePosition, type PositionSpec } from './positions.ts';
 
 const consumerId = customAlphabet('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz', 16);
@@ -25,7 +25,7 @@ export interface ConsumerView {
   cursor: string;
   /** Events of the tenant after the committed cursor that still exist (before filtering). */
   lag: number;
-  /** A poll is held right now (on this node). */
+  /** A poll is held right now, on any node. */
   polling: boolean;
   /** When the consumer last polled (SQLite: since this process started; PostgreSQL: on any node). */
   last_poll_at: string | null;
@@ -36,11 +36,11 @@ export interface ConsumerView {
 }
 
 export async function consumerView(s: Services, row: ConsumerRow): Promise<ConsumerView> {
-  const [webhook, head, trimmed, lastPoll] = await Promise.all([
+  const [webhook, head, trimmed, activity] = await Promise.all([
     s.store.getWebhook(row.id),
     s.store.head(row.tenant),
     s.store.trimmedThrough(row.tenant),
-    s.store.lastPollAt(row.id),
+    s.store.pollActivity(row.id),
   ]);
   return {
     id: row.id,
@@ -50,8 +50,8 @@ export async function consumerView(s: Services, row: ConsumerRow): Promise<Consu
     mode: webhook?.enabled === 1 ? 'push' : 'pull',
     cursor: encodeCursor(row.cursor),
     lag: Math.max(0, head - Math.max(row.cursor, trimmed)),
-    polling: s.hub.isHeld(row.id),
-    last_poll_at: isoOrNull(lastPoll),
+    polling: s.hub.isHeld(row.id) || (activity.heldUntil !== null && activity.heldUntil > s.clock.now()),
+    last_poll_at: isoOrNull(activity.lastPollAt),
     webhook: webhook ? webhookView(webhook) : null,
     created_at: new Date(row.created_at).toISOString(),
     updated_at: new Date(row.updated_at).toISOString(),
@@ -60,6 +60,19 @@ export async function consumerView(s: Services, row: ConsumerRow): Promise<Consu
 
 function isoOrNull(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
+}
+
+/**
+ * Why a poll held for this consumer was ended from another node, which only says "a newer
+ * generation": the consumer's state now tells a deletion, a key rotation or push mode apart
+ * from a newer poll or another change, so the client gets the same answer on every node.
+ */
+export async function supersededBecause(s: Services, polled: ConsumerRow): Promise<ApiError> {
+  const now = await s.store.getConsumer(polled.id);
+  if (!now) return new ApiError('not_found', 'the consumer was deleted');
+  if (now.key_id !== polled.key_id) return new ApiError('unauthorized', 'the key was rotated; use the new key');
+  if (await isPushMode(s, polled.id)) return new ApiError('push_mode', 'the consumer was switched to push mode');
+  return new ApiError('superseded', 'a newer poll for this consumer took over, or the consumer changed; poll again');
 }
 
 export async function findConsumer(s: Services, id: string): Promise<ConsumerRow> {
@@ -122,7 +135,7 @@ export async function rotateKey(s: Services, id: string): Promise<{ row: Consume
 
 export async function deleteConsumer(s: Services, id: string): Promise<void> {
   await s.bridge.change(id, async () => {
-    await s.store.endPolls(id); // while the row exists: other nodes' polls end too
+    // Polls held on other nodes end too: the store tells them once the row is gone.
     if (!(await s.store.deleteConsumer(id))) throw new ApiError('not_found', `no consumer "${id.slice(0, 64)}"`);
   });
   s.hub.end(id, 'deleted');

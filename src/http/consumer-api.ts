@@ -4,7 +4,7 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { consumerView } from '../consumers/consumers.ts';
+import { consumerView, supersededBecause } from '../consumers/consumers.ts';
 import { ack, poll, pollResultJson } from '../consumers/poll.ts';
 import { cursorPosition } from '../consumers/positions.ts';
 import { ApiError } from '../errors.ts';
@@ -75,7 +75,8 @@ export function consumerRoutes(s: Services): Hono<Env> {
         onGone: onClientGone(c),
         answerNow: send ? (woken) => send(pollResultJson(woken, envelopeJson)) : undefined,
       });
-    } catch (error) {
+    } catch (caught) {
+      const error = caught instanceof ApiError && caught.code === 'superseded' ? await supersededBecause(s, consumer) : caught;
       s.metrics.pollOutcomes.inc({ outcome: pollErrorOutcome(error) });
       throw error;
     }

@@ -79,8 +79,10 @@ const consumerView = z
     mode: z.enum(['pull', 'push']),
     cursor,
     lag: z.number().meta({ description: "Events of the tenant after the committed cursor (before filtering)." }),
-    polling: z.boolean().meta({ description: 'A poll is held right now.' }),
-    last_poll_at: isoTime.nullable().meta({ description: 'Latest poll seen by this server process (null: none since it started).' }),
+    polling: z.boolean().meta({ description: 'A poll is held right now, on any node.' }),
+    last_poll_at: isoTime.nullable().meta({
+      description: 'Latest poll (PostgreSQL: on any node; SQLite: since this process started; null: none).',
+    }),
     webhook: webhookView.nullable(),
     created_at: isoTime,
     updated_at: isoTime,

@@ -40,7 +40,10 @@ export function linkNodes(store: Store, hub: Hub, opts: { logger: Logger; interv
       const tickets = hub.heldTickets();
       if (tickets.length > 0) {
         const generations = await store.pollGenerations(tickets.map((t) => t.consumerId));
-        for (const [consumerId, generation] of generations) hub.supersede(consumerId, generation);
+        for (const { consumerId } of tickets) {
+          // A consumer without a generation was deleted (its hint was lost): its poll ends too.
+          hub.supersede(consumerId, generations.get(consumerId) ?? Number.MAX_SAFE_INTEGER);
+        }
       }
     } catch (error) {
       opts.logger.debug({ err: error }, 'reconciling held polls failed; next interval retries');

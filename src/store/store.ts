@@ -128,6 +128,12 @@ export interface Signals {
   onReconnect(fn: () => void): void;
   close(): Promise<void>;
 }
+export interface PollActivity {
+  lastPollAt: number | null;
+  /** The deadline of a poll held now, on any node; null when none is held. */
+  heldUntil: number | null;
+}
+
 
 export interface Store {
   readonly engine: 'sqlite' | 'postgres';
@@ -178,7 +184,7 @@ export interface Store {
   /** Sets the cursor either way (seek); undefined if no consumer. */
   setCursor(id: string, pos: number, now: number): Promise<ConsumerRow | undefined>;
   setKey(id: string, keyId: string, keyHash: Buffer, now: number): Promise<ConsumerRow | undefined>;
-  /** Deletes the consumer, its webhook and its attempt log; false if there was none. */
+  /** Deletes the consumer, its webhook and its attempt log (its polls held on other nodes end); false if there was none. */
   deleteConsumer(id: string): Promise<boolean>;
   /** Every consumer's id, tenant and lag (head - max(cursor, trim mark): the events it can still read), for metrics. */
   consumerLags(): Promise<Array<{ id: string; tenant: string; lag: number }>>;
@@ -194,8 +200,14 @@ export interface Store {
   endPolls(consumerId: string): Promise<void>;
   /** The generation of consumers' newest polls (for reconciling held polls across nodes). */
   pollGenerations(consumerIds: string[]): Promise<Map<string, number>>;
-  /** When the consumer last polled, on any node (ms), or null. */
-  lastPollAt(consumerId: string): Promise<number | null>;
+  /**
+   * A poll of this generation is held until heldUntil (ms), or no longer (null): what the ops
+   * view shows as `polling`, on every node. Best effort and batched: it is never awaited on a
+   * poll's path, and a node that dies leaves its mark until the poll's deadline at most.
+   */
+  markHeld(start: PollStart, heldUntil: number | null): void;
+  /** When the consumer last polled and until when a poll is held for it, on any node (ms). */
+  pollActivity(consumerId: string): Promise<PollActivity>;
 
   // --- webhooks --------------------------------------------------------------------------
   getWebhook(consumerId: string): Promise<WebhookRow | undefined>;

@@ -116,7 +116,7 @@ export async function beginPoll(db: Db, consumerId: string, now: number): Promis
   // time, and every node's connections drop with it, so no held poll outlives a lost generation.
   const { rows } = await sql<{ poll_generation: number }>`
     WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
-    UPDATE consumers SET poll_generation = poll_generation + 1, last_poll_at = ${now}::bigint
+    UPDATE consumers SET poll_generation = poll_generation + 1, last_poll_at = ${now}::bigint, poll_held_until = NULL
     FROM relaxed WHERE id = ${consumerId}
     RETURNING poll_generation`.execute(db);
   const row = rows[0];
@@ -128,7 +128,7 @@ export async function beginPoll(db: Db, consumerId: string, now: number): Promis
 export async function endPolls(db: Db, consumerId: string): Promise<PollStart | undefined> {
   const row = await db
     .updateTable('consumers')
-    .set({ poll_generation: sql<number>`poll_generation + 1` })
+    .set({ poll_generation: sql<number>`poll_generation + 1`, poll_held_until: null })
     .where('id', '=', consumerId)
     .returning('poll_generation')
     .executeTakeFirst();
@@ -145,9 +145,4 @@ export async function pollGenerations(db: Db, consumerIds: string[]): Promise<Ma
     .execute();
   for (const r of rows) out.set(r.id, r.poll_generation);
   return out;
-}
-
-export async function lastPollAt(db: Db, consumerId: string): Promise<number | null> {
-  const row = await db.selectFrom('consumers').select('last_poll_at').where('id', '=', consumerId).executeTakeFirst();
-  return row?.last_poll_at ?? null;
 }

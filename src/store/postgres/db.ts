@@ -1,12 +1,12 @@
 /**
  * The typed query builder over the pool: Kysely's PostgresDialect on the tables of
  * store/tables.ts, plus the tables only this engine has (leases, nodes, migrations) and the
- * column only migrated events carry (legacy_seq). Ordinary queries are written here once,
+ * columns only it has (legacy_seq of migrated events, poll_held_until). Ordinary queries are written here once,
  * typed; raw SQL is kept for what is PostgreSQL's own (the append, locks, snapshots).
  */
 import { Kysely, PostgresDialect, type Transaction } from 'kysely';
 import type { Pool } from 'pg';
-import type { Database, EventsTable } from '../tables.ts';
+import type { ConsumersTable, Database, EventsTable } from '../tables.ts';
 
 export interface PushLeasesTable {
   consumer_id: string;
@@ -28,8 +28,10 @@ export interface SchemaMigrationsTable {
   applied_at: Date;
 }
 
-export interface PgDatabase extends Omit<Database, 'events'> {
+export interface PgDatabase extends Omit<Database, 'events' | 'consumers'> {
   events: EventsTable & { legacy_seq: number | null };
+  /** poll_held_until: see held-polls.ts. */
+  consumers: ConsumersTable & { poll_held_until: number | null };
   push_leases: PushLeasesTable;
   nodes: NodesTable;
   schema_migrations: SchemaMigrationsTable;

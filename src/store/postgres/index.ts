@@ -21,6 +21,7 @@ import { claimLeases, revokeLease } from './leases.ts';
 import { migratePostgres } from './migrate.ts';
 import { createPool, shuttingDown, translate } from './pool.ts';
 import { getSetting, setSetting, setSettingIfAbsent } from './settings.ts';
+import { createHeldPolls } from './held-polls.ts';
 import { createSignals } from './signals.ts';
 import * as webhooks from './webhooks.ts';
 
@@ -58,6 +59,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions)
   }
 
   const db = createDb(pool);
+  const heldPolls = createHeldPolls(db, logger);
   const signals = createSignals({ pool, url, nodeId, logger });
   await signals.started;
   const appender = createAppender({
@@ -106,7 +108,14 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions)
     ackCursor: (id, pos, now) => guard(() => consumers.ackCursor(db, id, pos, now)),
     setCursor: (id, pos, now) => guard(() => consumers.setCursor(db, id, pos, now)),
     setKey: (id, keyId, keyHash, now) => guard(() => consumers.setKey(db, id, keyId, keyHash, now)),
-    deleteConsumer: (id) => guard(() => consumers.deleteConsumer(db, id)),
+    deleteConsumer: (id) =>
+      guard(async () => {
+        const deleted = await consumers.deleteConsumer(db, id);
+        // After the commit, so a node that hears it finds the consumer gone: its polls end
+        // whatever their generation.
+        if (deleted) signals.announcePoll({ consumerId: id, generation: Number.MAX_SAFE_INTEGER });
+        return deleted;
+      }),
     consumerLags: () => guard(() => consumers.consumerLags(db)),
     beginPoll: (consumerId, now) =>
       guard(async () => {
@@ -120,7 +129,8 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions)
         if (start) signals.announcePoll(start);
       }),
     pollGenerations: (ids) => guard(() => consumers.pollGenerations(db, ids)),
-    lastPollAt: (consumerId) => guard(() => consumers.lastPollAt(db, consumerId)),
+    markHeld: (start, heldUntil) => heldPolls.mark(start, heldUntil),
+    pollActivity: (consumerId) => guard(() => heldPolls.activity(consumerId)),
 
     getWebhook: (consumerId) => guard(() => webhooks.getWebhook(db, consumerId)),
     listEnabledWebhooks: () => guard(() => webhooks.listEnabledWebhooks(db)),
@@ -143,6 +153,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions)
     async close() {
       if (closed) return;
       await appender.close(); // queued groups commit (or fail) first
+      await heldPolls.flush();
       closed = true;
       await signals.close();
       await pool.end().catch((error: unknown) => logger.warn({ err: error }, 'postgres: closing the pool failed'));

@@ -50,6 +50,7 @@ export async function openSqliteStore(dataDir: string, opts: StoreOptions): Prom
   /** One process: poll generations and last-poll times live here, not on disk. */
   const generations = new Map<string, number>();
   const lastPolls = new Map<string, number>();
+  const held = new Map<string, { generation: number; until: number }>();
   const appended = db.prepare('SELECT coalesce(sum(head_pos), 0) FROM tenants').pluck();
   const lags = db.prepare(
     `SELECT c.id, c.tenant, max(0, coalesce(t.head_pos, 0) - max(c.cursor, coalesce(t.trimmed_pos, 0))) AS lag
@@ -153,6 +154,7 @@ export async function openSqliteStore(dataDir: string, opts: StoreOptions): Prom
       if (deleted) {
         generations.delete(id);
         lastPolls.delete(id);
+        held.delete(id);
       }
       return deleted;
     },
@@ -163,14 +165,21 @@ export async function openSqliteStore(dataDir: string, opts: StoreOptions): Prom
       const generation = (generations.get(consumerId) ?? 0) + 1;
       generations.set(consumerId, generation);
       lastPolls.set(consumerId, now);
+      held.delete(consumerId); // the older poll ends; this one marks itself if it waits
       return { consumerId, generation };
     },
     async endPolls(consumerId) {
       // One process: the hub ends the held poll itself; the generation still moves on.
       generations.set(consumerId, (generations.get(consumerId) ?? 0) + 1);
+      held.delete(consumerId);
     },
     pollGenerations: async (ids) => new Map(ids.map((id) => [id, generations.get(id) ?? 0])),
-    lastPollAt: async (id) => lastPolls.get(id) ?? null,
+    markHeld({ consumerId, generation }, until) {
+      if (generation !== generations.get(consumerId)) return; // a newer poll or change already
+      if (until === null) held.delete(consumerId);
+      else held.set(consumerId, { generation, until });
+    },
+    pollActivity: async (id) => ({ lastPollAt: lastPolls.get(id) ?? null, heldUntil: held.get(id)?.until ?? null }),
 
     getWebhook: async (consumerId) => webhooks.getWebhook(db, consumerId),
     listEnabledWebhooks: async () => webhooks.listEnabledWebhooks(db),
