@@ -34,6 +34,8 @@ export interface Config {
   databasePoolSize: number;
   /** How long a node's claim on a push consumer lasts unrenewed: the takeover time when a node dies. */
   leaseTtlMs: number;
+  /** Largest poll answer, by the bytes of its events' data (one larger event still goes out alone). */
+  maxPageBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -120,6 +122,7 @@ export const OPTIONS = [
   option({ key: 'databaseUrl', env: 'POLLGATE_DATABASE_URL', parse: parseDatabaseUrl, fallback: undefined, help: 'postgres://… to run on PostgreSQL (many nodes); unset: SQLite in the data directory' }),
   option({ key: 'databasePoolSize', env: 'POLLGATE_DATABASE_POOL', parse: parsePositiveInt, fallback: 10, help: 'connections per node to PostgreSQL' }),
   option({ key: 'leaseTtlMs', env: 'POLLGATE_LEASE_TTL', parse: parseDuration, fallback: 15_000, help: 'push consumers of a node that died move to another node after this long' }),
+  option({ key: 'maxPageBytes', env: 'POLLGATE_MAX_PAGE_BYTES', parse: parseSize, fallback: 4 * 1024 * 1024, help: 'largest poll answer by event data; more: true says the rest follows' }),
   option({ key: 'logLevel', env: 'POLLGATE_LOG_LEVEL', parse: parseLevel, fallback: 'info', help: 'fatal, error, warn, info, debug, trace or silent' }),
 ] as const;
 

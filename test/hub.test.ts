@@ -29,7 +29,7 @@ function hubOverLog(log: EventRecord[]) {
     clock: new FakeClock(),
     read: async (tenant, position, limit) => {
       reads.push(position);
-      const p = page(tenant, position, limit);
+      const p = page(tenant, position, limit.events);
       return { events: p.records, cursor: p.records.at(-1)?.pos ?? Math.max(position, p.head), more: false };
     },
     readMany: async (asked) =>
@@ -41,18 +41,20 @@ function hubOverLog(log: EventRecord[]) {
   return { hub, reads };
 }
 const matcher = compileFilter(null);
+/** A page bound of n events and room for all their bytes. */
+const bound = (events: number) => ({ events, bytes: 4 << 20 });
 
 test('an answer() that throws leaves its poll to answer the usual way; the other polls are answered in the same wake-up', async () => {
   const hub = createHub({ clock: new FakeClock(), read: nothing, readMany: noPages });
   const sent: string[] = [];
   const wait = (consumerId: string, answer: () => void) =>
-    hub.wait({ ticket: hub.begin(consumerId, 1), tenant: 'acme', matcher, position: 0, limit: 10, waitMs: 60_000, onGone: undefined, answer });
+    hub.wait({ ticket: hub.begin(consumerId, 1), tenant: 'acme', matcher, position: 0, limit: bound(10), waitMs: 60_000, onGone: undefined, answer });
 
   const failing = wait('c1', () => {
     throw new Error('socket went away mid-write');
   });
   const working = wait('c2', () => sent.push('c2'));
-  const plain = hub.wait({ ticket: hub.begin('c3', 1), tenant: 'acme', matcher, position: 0, limit: 10, waitMs: 60_000, onGone: undefined });
+  const plain = hub.wait({ ticket: hub.begin('c3', 1), tenant: 'acme', matcher, position: 0, limit: bound(10), waitMs: 60_000, onGone: undefined });
 
   hub.publish([record(1, 'acme')]);
   assert.deepEqual(sent, ['c2'], 'answered inside the wake-up, despite the throw before it');
@@ -69,7 +71,7 @@ test('an answer() that throws leaves its poll to answer the usual way; the other
 test('records that do not follow the waiter\'s position make it re-read the log (a commit of another node lies between)', async () => {
   const log = [record(1, 'acme'), record(2, 'acme'), record(3, 'acme')];
   const { hub, reads } = hubOverLog(log);
-  const held = hub.wait({ ticket: hub.begin('c1', 1), tenant: 'acme', matcher, position: 1, limit: 10, waitMs: 60_000, onGone: undefined });
+  const held = hub.wait({ ticket: hub.begin('c1', 1), tenant: 'acme', matcher, position: 1, limit: bound(10), waitMs: 60_000, onGone: undefined });
   hub.publish([record(3, 'acme')]); // 2 came from another node and was never seen here
   const outcome = await held;
   assert.equal(outcome.kind, 'events');
@@ -81,7 +83,7 @@ test('a commit between the poll\'s read and its registration is not missed', asy
   const log = [record(1, 'acme')];
   const { hub, reads } = hubOverLog(log);
   hub.publish([record(1, 'acme')]); // committed after the poll read position 0, before it waits
-  const outcome = await hub.wait({ ticket: hub.begin('c1', 1), tenant: 'acme', matcher, position: 0, limit: 10, waitMs: 60_000, onGone: undefined });
+  const outcome = await hub.wait({ ticket: hub.begin('c1', 1), tenant: 'acme', matcher, position: 0, limit: bound(10), waitMs: 60_000, onGone: undefined });
   assert.deepEqual(outcome.kind === 'events' && outcome.events.map((e) => e.pos), [1]);
   assert.deepEqual(reads, [0]);
 });
@@ -89,8 +91,8 @@ test('a commit between the poll\'s read and its registration is not missed', asy
 test('a hint from another node wakes the polls behind it; one at or past it reads nothing', async () => {
   const log = [record(1, 'acme'), record(2, 'acme')];
   const { hub, reads } = hubOverLog(log);
-  const behind = hub.wait({ ticket: hub.begin('c1', 1), tenant: 'acme', matcher, position: 1, limit: 10, waitMs: 60_000, onGone: undefined });
-  const level = hub.wait({ ticket: hub.begin('c2', 1), tenant: 'acme', matcher, position: 2, limit: 10, waitMs: 60_000, onGone: undefined });
+  const behind = hub.wait({ ticket: hub.begin('c1', 1), tenant: 'acme', matcher, position: 1, limit: bound(10), waitMs: 60_000, onGone: undefined });
+  const level = hub.wait({ ticket: hub.begin('c2', 1), tenant: 'acme', matcher, position: 2, limit: bound(10), waitMs: 60_000, onGone: undefined });
   hub.hint('acme', 2);
   const outcome = await behind;
   assert.deepEqual(outcome.kind === 'events' && outcome.events.map((e) => e.pos), [2]);
@@ -102,12 +104,12 @@ test('a hint from another node wakes the polls behind it; one at or past it read
 
 test('generations decide supersede across nodes: a newer one ends the held poll, an older one is refused', async () => {
   const hub = createHub({ clock: new FakeClock(), read: nothing, readMany: noPages });
-  const held = hub.wait({ ticket: hub.begin('c1', 5), tenant: 'acme', matcher, position: 0, limit: 10, waitMs: 60_000, onGone: undefined });
+  const held = hub.wait({ ticket: hub.begin('c1', 5), tenant: 'acme', matcher, position: 0, limit: bound(10), waitMs: 60_000, onGone: undefined });
   hub.supersede('c1', 4); // an older poll start, announced late
   assert.equal(hub.isHeld('c1'), true, 'an older generation does not end the held poll');
   hub.supersede('c1', 6); // a newer poll started on another node
   assert.deepEqual(await held, { kind: 'superseded' });
-  const late = await hub.wait({ ticket: hub.begin('c1', 6 - 1), tenant: 'acme', matcher, position: 0, limit: 10, waitMs: 60_000, onGone: undefined });
+  const late = await hub.wait({ ticket: hub.begin('c1', 6 - 1), tenant: 'acme', matcher, position: 0, limit: bound(10), waitMs: 60_000, onGone: undefined });
   assert.deepEqual(late, { kind: 'superseded' }, 'a poll older than the newest known start cannot wait');
 });
 
@@ -125,7 +127,7 @@ test('re-reads asked in one turn go to the store as one batch: hints for 100 ten
     },
   });
   const held = log.map((e, i) =>
-    hub.wait({ ticket: hub.begin(`c${i}`, 1), tenant: e.tenant, matcher, position: 0, limit: 10, waitMs: 60_000, onGone: undefined }),
+    hub.wait({ ticket: hub.begin(`c${i}`, 1), tenant: e.tenant, matcher, position: 0, limit: bound(10), waitMs: 60_000, onGone: undefined }),
   );
   for (const e of log) hub.hint(e.tenant, 1); // another node committed position 1 of each tenant
   const outcomes = await Promise.all(held);

@@ -8,15 +8,19 @@
  * 3. The log is scanned after the position, applying the filter, for at most SCAN_BUDGET
  *    events, so a selective filter over a long backlog cannot make one request unbounded;
  *    a scan that stops early answers at once with the position it reached and more=true.
+ *    A page is bounded by bytes too (PageBound): it stops before the event that would take
+ *    it past POLLGATE_MAX_PAGE_BYTES and says more=true; an event larger than that comes
+ *    alone. Each read asks the store for no more than the bound, so memory stays bounded
+ *    while reading (one read and the page: about twice the bound), not only in the answer.
  * 4. Nothing matched and the scan reached the head: wait in the hub. An empty answer's cursor
  *    is how far the log was considered, so acking it skips what the filter passed over.
  */
 import { ApiError } from '../errors.ts';
 import type { Matcher } from '../filter/filter.ts';
 import { recordMatches } from '../filter/record.ts';
-import type { Scanned, Ticket } from '../hub/hub.ts';
+import type { PageBound, Scanned, Ticket } from '../hub/hub.ts';
 import { encodeCursor } from '../store/cursor.ts';
-import type { ConsumerRow, EventRecord, Store } from '../store/store.ts';
+import { dataBytes, type ConsumerRow, type EventRecord, type Store } from '../store/store.ts';
 import type { Services } from '../services.ts';
 import { isPushMode } from '../push/webhooks.ts';
 
@@ -76,7 +80,8 @@ export async function poll(s: Services, req: PollRequest): Promise<PollResult & 
   const position = req.after ?? committed;
 
   const matcher = s.matchers.get(consumer.filter);
-  const found = await scan(s.store, consumer.tenant, position, req.limit, matcher);
+  const bound: PageBound = { events: req.limit, bytes: s.config.maxPageBytes };
+  const found = await scan(s.store, consumer.tenant, position, bound, matcher);
   if (found.events.length > 0 || found.more || req.waitMs === 0) {
     return { ...found, outcome: found.events.length > 0 ? 'data' : 'empty' };
   }
@@ -86,7 +91,7 @@ export async function poll(s: Services, req: PollRequest): Promise<PollResult & 
     tenant: consumer.tenant,
     matcher,
     position: found.cursor,
-    limit: req.limit,
+    limit: bound,
     waitMs: req.waitMs,
     onGone: req.onGone,
     answer: req.answerNow,
@@ -115,17 +120,20 @@ function endedError(reason: string): ApiError {
 }
 
 /**
- * The tenant's matching events after position: up to limit, with more=true when a further
- * match exists or the scan budget ran out first. With no match and the scan at the end of the
- * log, the cursor is the tenant's head: every committed event has been considered.
+ * The tenant's matching events after position: up to bound.events and bound.bytes, with
+ * more=true when a further match exists, the byte bound cut the page, or the scan budget ran
+ * out first. With no match and the scan at the end of the log, the cursor is the tenant's
+ * head: every committed event has been considered.
  */
-export async function scan(store: Store, tenant: string, position: number, limit: number, matcher: Matcher): Promise<Scanned> {
+export async function scan(store: Store, tenant: string, position: number, bound: PageBound, matcher: Matcher): Promise<Scanned> {
   const events: EventRecord[] = [];
+  let bytes = 0;
   let scanned = 0;
   let pos = position;
+  const full = () => ({ events, cursor: events[events.length - 1]!.pos, more: true });
   for (;;) {
-    const chunk = Math.min(SCAN_CHUNK, Math.max(limit + 1, 64));
-    const page = await store.read(tenant, pos, chunk);
+    const chunk = Math.min(SCAN_CHUNK, Math.max(bound.events + 1, 64));
+    const page = await store.read(tenant, pos, chunk, bound.bytes);
     checkPosition(pos, page.head, page.trimmedThrough);
     for (const r of page.records) {
       scanned += 1;
@@ -133,17 +141,21 @@ export async function scan(store: Store, tenant: string, position: number, limit
         pos = r.pos;
         continue;
       }
-      if (events.length === limit) return { events, cursor: events[events.length - 1]!.pos, more: true };
+      if (events.length === bound.events) return full();
+      const size = dataBytes(r);
+      // The first event goes out whatever its size: the log must never get stuck.
+      if (events.length > 0 && bytes + size > bound.bytes) return full();
       events.push(r);
+      bytes += size;
       pos = r.pos;
     }
-    if (page.records.length < chunk) {
+    if (page.records.length < chunk && !page.cut) {
       // Reached the end of the tenant's log.
       if (events.length > 0) return { events, cursor: events[events.length - 1]!.pos, more: false };
       return { events, cursor: Math.max(pos, page.head), more: false };
     }
     if (scanned >= SCAN_BUDGET) {
-      if (events.length > 0) return { events, cursor: events[events.length - 1]!.pos, more: true };
+      if (events.length > 0) return full();
       return { events, cursor: pos, more: true };
     }
   }

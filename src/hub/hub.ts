@@ -12,7 +12,8 @@
  *    makes the waiters behind it re-read. Waking is a hint; the log decides what is returned.
  *    Re-reads asked in one event-loop turn go to the store as one batch (store.readMany: one
  *    query for a hint that moved 1,000 tenants); a waiter whose page comes back full without
- *    a match is scanned on its own, with the poll's own scan budget.
+ *    a match is scanned on its own, with the poll's own scan budget. Every answer built here
+ *    keeps to the poll's PageBound (events and bytes), as a direct read does (poll.ts).
  * 3. One held poll per consumer, on every node: each poll start has a generation (from the
  *    store, increasing per consumer); a newer generation ends the held poll as superseded,
  *    whether it started here (begin) or on another node (supersede).
@@ -22,7 +23,7 @@
 import type { Clock } from '../clock.ts';
 import type { Matcher } from '../filter/filter.ts';
 import { recordMatches } from '../filter/record.ts';
-import type { EventRecord, Page } from '../store/store.ts';
+import { dataBytes, type EventRecord, type Page, type ReadRequest } from '../store/store.ts';
 
 export type WaitOutcome =
   /** answered: the request's answer() already sent them (see WaitRequest.answer). */
@@ -33,6 +34,15 @@ export type WaitOutcome =
   | { kind: 'aborted' }
   /** The consumer was changed under the poll (seek, filter, key, delete, mode). */
   | { kind: 'ended'; reason: string };
+
+/**
+ * How large one answer may be: at most `events` events and, past the first, at most `bytes`
+ * of their data (store.ts dataBytes). A larger first event still goes out alone.
+ */
+export interface PageBound {
+  events: number;
+  bytes: number;
+}
 
 /** What a re-read of the log found for a waiter (see poll.ts scan). */
 export interface Scanned {
@@ -47,7 +57,7 @@ export interface WaitRequest {
   matcher: Matcher;
   /** Events after this position are new to the poll. */
   position: number;
-  limit: number;
+  limit: PageBound;
   waitMs: number;
   /**
    * Subscribes to the client going away (the poll then ends as aborted); returns the
@@ -108,9 +118,9 @@ export interface Hub {
 export function createHub(opts: {
   clock: Clock;
   /** Scans the log for one waiter that may have missed events (see poll.ts scan). */
-  read: (tenant: string, position: number, limit: number, matcher: Matcher) => Promise<Scanned>;
+  read: (tenant: string, position: number, limit: PageBound, matcher: Matcher) => Promise<Scanned>;
   /** Pages of several tenants at once (store.readMany). */
-  readMany: (reads: Array<{ tenant: string; afterPos: number; limit: number }>) => Promise<Page[]>;
+  readMany: (reads: ReadRequest[]) => Promise<Page[]>;
   /** Seconds from a commit reaching the hub to a held poll being answered with it. */
   onWake?: (seconds: number) => void;
   /** A re-read failed (the database is down): the poll keeps waiting for its deadline. */
@@ -166,7 +176,9 @@ export function createHub(opts: {
     const started = performance.now();
     const alone: Waiter[] = [];
     opts
-      .readMany(batch.map((w) => ({ tenant: w.req.tenant, afterPos: w.position, limit: w.req.limit + 1 })))
+      .readMany(
+        batch.map((w) => ({ tenant: w.req.tenant, afterPos: w.position, limit: w.req.limit.events + 1, maxBytes: w.req.limit.bytes })),
+      )
       .then(
         (pages) => {
           batch.forEach((w, i) => {
@@ -187,19 +199,16 @@ export function createHub(opts: {
 
   /** Answers the waiter from a page of its tenant if it can; false when the page was full without a match. */
   function takePage(waiter: Waiter, page: Page, started: number): boolean {
-    const { limit, matcher } = waiter.req;
     // Outside the retained log (retention ran, or a restore): the next poll says so.
     if (page.trimmedThrough > waiter.position || waiter.position > page.head) return true;
-    const events: EventRecord[] = [];
-    for (const r of page.records) if (r.pos > waiter.position && recordMatches(matcher, r)) events.push(r);
+    const { events, more } = fill(waiter, page.records);
     if (events.length > 0) {
-      const more = events.length > limit;
-      if (more) events.length = limit;
-      waiter.settle({ kind: 'events', events, cursor: events[events.length - 1]!.pos, more });
+      // Cut at its byte bound, the page may be followed by matches: say so rather than guess.
+      waiter.settle({ kind: 'events', events, cursor: events[events.length - 1]!.pos, more: more || page.cut === true });
       opts.onWake?.((performance.now() - started) / 1000);
       return true;
     }
-    if (page.records.length > limit) return false;
+    if (page.records.length > waiter.req.limit.events || page.cut) return false;
     waiter.position = Math.max(waiter.position, page.head);
     if (knownHead(waiter.req.tenant) > waiter.position) waiter.again = true;
     return true;
@@ -225,6 +234,22 @@ export function createHub(opts: {
         (error) => opts.onReadError?.(error),
       )
       .finally(() => doneReading(waiter));
+  }
+
+  /** The waiter's answer from records in position order: its new matches, within its PageBound. */
+  function fill(waiter: Waiter, records: readonly EventRecord[]): { events: EventRecord[]; more: boolean } {
+    const { matcher, limit } = waiter.req;
+    const events: EventRecord[] = [];
+    let bytes = 0;
+    for (const r of records) {
+      if (r.pos <= waiter.position || !recordMatches(matcher, r)) continue;
+      if (events.length === limit.events) return { events, more: true };
+      const size = dataBytes(r);
+      if (events.length > 0 && bytes + size > limit.bytes) return { events, more: true };
+      events.push(r);
+      bytes += size;
+    }
+    return { events, more: false };
   }
 
   function supersedeOlder(consumerId: string, generation: number): void {
@@ -301,17 +326,7 @@ export function createHub(opts: {
             reread(waiter);
             continue;
           }
-          const { matcher, limit } = waiter.req;
-          const events: EventRecord[] = [];
-          let more = false;
-          for (const r of list) {
-            if (r.pos <= waiter.position || !recordMatches(matcher, r)) continue;
-            if (events.length === limit) {
-              more = true;
-              break;
-            }
-            events.push(r);
-          }
+          const { events, more } = fill(waiter, list);
           if (events.length > 0) {
             waiter.settle({ kind: 'events', events, cursor: events[events.length - 1]!.pos, more });
             opts.onWake?.((performance.now() - started) / 1000);

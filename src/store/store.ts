@@ -69,6 +69,28 @@ export interface Page {
   records: EventRecord[];
   head: number;
   trimmedThrough: number;
+  /** Set when the read stopped at its byte bound before its limit: more records may follow. */
+  cut?: true;
+}
+
+/**
+ * The size a read counts for an event: the UTF-8 bytes of its stored `data` JSON text (what
+ * PostgreSQL's octet_length() says without detoasting), not a re-serialization.
+ */
+export function dataBytes(record: { data: string }): number {
+  return Buffer.byteLength(record.data);
+}
+
+/** One tenant's read: at most `limit` events after `afterPos`, and about `maxBytes` of data. */
+export interface ReadRequest {
+  tenant: string;
+  afterPos: number;
+  limit: number;
+  /**
+   * Stop before the event that would take the page's dataBytes() past this (absent: no byte
+   * bound). The first event is returned whatever its size, so a log never gets stuck.
+   */
+  maxBytes?: number | undefined;
 }
 
 /** A push consumer this node delivers, and the epoch that fences its writes. */
@@ -148,10 +170,11 @@ export interface Store {
   /**
    * A tenant's events after pos, oldest first, with the tenant's head and trim mark read in
    * the same snapshot (so a page can be checked against both without a race with retention).
+   * maxBytes bounds the page by size as in ReadRequest; the engine stops reading rows there.
    */
-  read(tenant: string, afterPos: number, limit: number): Promise<Page>;
+  read(tenant: string, afterPos: number, limit: number, maxBytes?: number): Promise<Page>;
   /** Several pages at once (one round trip where the engine can), in the order asked. */
-  readMany(reads: ReadonlyArray<{ tenant: string; afterPos: number; limit: number }>): Promise<Page[]>;
+  readMany(reads: ReadonlyArray<ReadRequest>): Promise<Page[]>;
   /** The tenant's newest committed position (0: none yet). */
   head(tenant: string): Promise<number>;
   /** Heads of several tenants (absent: 0). For reconciling held polls. */

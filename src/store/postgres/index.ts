@@ -90,7 +90,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions)
     signals,
 
     append: (events, now, alongside) => guard(() => appender.append(events, now, alongside)),
-    read: (tenant, afterPos, limit) => guard(() => readPage(db, tenant, afterPos, limit)),
+    read: (tenant, afterPos, limit, maxBytes) => guard(() => readPage(db, tenant, afterPos, limit, maxBytes)),
     readMany: (reads) => guard(() => readPages(db, reads)),
     head: (tenant) => guard(() => headOf(db, tenant)),
     heads: (tenants) => guard(() => headsOf(db, tenants)),

@@ -6,47 +6,64 @@
  *    reading the trim mark and reading the page (no false 410, no silent gap).
  * 2. Positions are committed in order within a tenant (append.ts, invariant 3), so a page that
  *    ends at p can be followed by "after p" without ever skipping a later-committed lower one.
- * 3. Retention removes, per batch, the oldest events older than the cutoff in (time, tenant,
+ * 3. A page bounded by bytes (store.ts ReadRequest) is cut inside the statement: the sizes come
+ *    from octet_length(data), which reads the stored length without detoasting, and only the
+ *    rows that fit are detoasted and sent, so the gateway never holds more than the bound
+ *    (or one event, when the first is larger).
+ * 4. Retention removes, per batch, the oldest events older than the cutoff in (time, tenant,
  *    pos) order; since time never decreases along a tenant's positions, that is a prefix of each
  *    tenant's log, and the tenant's trim mark moves to the highest removed position in the
  *    same transaction. One node trims at a time (a transaction-scoped advisory lock, tried,
  *    never waited for), and tenant rows are locked in the same sorted order as appends.
  */
 import { sql } from 'kysely';
-import type { EventRecord, Page } from '../store.ts';
+import type { Page, ReadRequest } from '../store.ts';
 import type { Db } from './db.ts';
 
 /** "pollgate:trim" as a key of its own (the migration lock is another). */
 export const TRIM_LOCK = 0x70677472696dn;
 
-export async function readPage(db: Db, tenant: string, afterPos: number, limit: number): Promise<Page> {
-  return (await readPages(db, [{ tenant, afterPos, limit }]))[0]!;
+export async function readPage(db: Db, tenant: string, afterPos: number, limit: number, maxBytes?: number): Promise<Page> {
+  return (await readPages(db, [{ tenant, afterPos, limit, maxBytes }]))[0]!;
 }
+
+/** No byte bound: larger than any page. */
+const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 
 /**
  * Several tenants' pages in ONE statement (one snapshot, one round trip): a wake-up hint that
- * moved 1,000 tenants costs one query, not 1,000.
+ * moved 1,000 tenants costs one query, not 1,000. Each page is cut at its byte bound (3.):
+ * `upto` is the running size of the page, `seen` how many rows the limit let through.
  */
-export async function readPages(db: Db, reads: ReadonlyArray<{ tenant: string; afterPos: number; limit: number }>): Promise<Page[]> {
+export async function readPages(db: Db, reads: ReadonlyArray<ReadRequest>): Promise<Page[]> {
   if (reads.length === 0) return [];
   const { rows } = await sql<{
     i: number;
     head: number;
     trimmed: number;
+    seen: number | null;
     pos: number | null;
     id: string | null;
     type: string | null;
     time: number | null;
     data: string | null;
   }>`SELECT w.i, coalesce(t.head_pos, 0) AS head, coalesce(t.trimmed_pos, 0) AS trimmed,
-            e.pos, e.id, e.type, e.time, e.data
+            e.seen, e.pos, e.id, e.type, e.time, e.data
      FROM unnest(${reads.map((r) => r.tenant)}::text[], ${reads.map((r) => r.afterPos)}::bigint[],
-                 ${reads.map((r) => r.limit)}::integer[]) WITH ORDINALITY AS w (tenant, after_pos, lim, i)
+                 ${reads.map((r) => r.limit)}::integer[], ${reads.map((r) => r.maxBytes ?? UNBOUNDED)}::bigint[])
+          WITH ORDINALITY AS w (tenant, after_pos, lim, max_bytes, i)
      LEFT JOIN tenants AS t ON t.tenant = w.tenant
      LEFT JOIN LATERAL (
-       SELECT pos, id, type, time, data FROM events
-       WHERE events.tenant = w.tenant AND events.pos > w.after_pos
-       ORDER BY pos LIMIT w.lim
+       SELECT s.seen, s.pos, s.id, s.type, s.time, s.data
+       FROM (
+         SELECT pos, id, type, time, data,
+                row_number() OVER o AS n, sum(octet_length(data)) OVER o AS upto, count(*) OVER () AS seen
+         FROM (SELECT pos, id, type, time, data FROM events
+               WHERE events.tenant = w.tenant AND events.pos > w.after_pos
+               ORDER BY pos LIMIT w.lim) AS l
+         WINDOW o AS (ORDER BY pos)
+       ) AS s
+       WHERE s.n = 1 OR s.upto <= w.max_bytes
      ) AS e ON true
      ORDER BY w.i, e.pos`.execute(db);
   const pages: Page[] = reads.map(() => ({ records: [], head: 0, trimmedThrough: 0 }));
@@ -54,7 +71,10 @@ export async function readPages(db: Db, reads: ReadonlyArray<{ tenant: string; a
     const page = pages[r.i - 1]!;
     page.head = r.head;
     page.trimmedThrough = r.trimmed;
-    if (r.pos !== null) page.records.push({ pos: r.pos, id: r.id!, tenant: reads[r.i - 1]!.tenant, type: r.type!, time: r.time!, data: r.data! });
+    if (r.pos === null) continue;
+    page.records.push({ pos: r.pos, id: r.id!, tenant: reads[r.i - 1]!.tenant, type: r.type!, time: r.time!, data: r.data! });
+    if (page.records.length < r.seen!) page.cut = true;
+    else delete page.cut;
   }
   return pages;
 }
@@ -121,7 +141,7 @@ export async function appendedTotal(db: Db): Promise<number> {
   return rows[0]?.total ?? 0;
 }
 
-/** One retention batch (see 3.); answers the larger of the events and attempt records removed. 0 when another node is trimming. */
+/** One retention batch (see 4.); answers the larger of the events and attempt records removed. 0 when another node is trimming. */
 export async function trimOnce(db: Db, cutoff: number, batch: number, lockTimeoutMs: number): Promise<number> {
   return db.transaction().execute(async (trx) => {
     const { rows: got } = await sql<{ got: boolean }>`SELECT pg_try_advisory_xact_lock(${TRIM_LOCK.toString()}::bigint) AS got,

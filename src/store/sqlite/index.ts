@@ -83,8 +83,8 @@ export async function openSqliteStore(dataDir: string, opts: StoreOptions): Prom
       );
     },
 
-    read: async (tenant, afterPos, limit) => log.read(tenant, afterPos, limit),
-    readMany: async (reads) => reads.map((r) => log.read(r.tenant, r.afterPos, r.limit)),
+    read: async (tenant, afterPos, limit, maxBytes) => log.read(tenant, afterPos, limit, maxBytes),
+    readMany: async (reads) => reads.map((r) => log.read(r.tenant, r.afterPos, r.limit, r.maxBytes)),
     head: async (tenant) => log.head(tenant),
     heads: async (tenants) => new Map(tenants.map((t) => [t, log.head(t)])),
     trimmedThrough: async (tenant) => log.trimmedThrough(tenant),

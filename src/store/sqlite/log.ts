@@ -14,7 +14,7 @@
  *    seqs, which is a prefix of every tenant's log.
  */
 import type { Db } from './db.ts';
-import type { Appended, EventRecord, NewEvent, Page } from '../store.ts';
+import { dataBytes, type Appended, type EventRecord, type NewEvent, type Page } from '../store.ts';
 
 interface TenantState {
   head: number;
@@ -28,7 +28,8 @@ export interface SqliteLog {
   committed(appended: readonly Appended[]): void;
   /** After a job rolled back (or the commit failed): forget what the transaction drew. */
   forgetPending(): void;
-  read(tenant: string, afterPos: number, limit: number): Page;
+  /** maxBytes: see store.ts ReadRequest; rows are stepped one by one, so reading stops there. */
+  read(tenant: string, afterPos: number, limit: number, maxBytes?: number): Page;
   head(tenant: string): number;
   trimmedThrough(tenant: string): number;
   positionBeforeTime(tenant: string, time: number): number;
@@ -140,12 +141,23 @@ export function createSqliteLog(db: Db): SqliteLog {
       pending = new Map();
     },
 
-    read(tenant, afterPos, limit) {
-      return {
-        records: st.readAfter.all(tenant, afterPos, limit) as EventRecord[],
-        head: head(tenant),
-        trimmedThrough: trimmedThrough(tenant),
-      };
+    read(tenant, afterPos, limit, maxBytes) {
+      const page: Page = { records: [], head: head(tenant), trimmedThrough: trimmedThrough(tenant) };
+      if (maxBytes === undefined) {
+        page.records = st.readAfter.all(tenant, afterPos, limit) as EventRecord[];
+        return page;
+      }
+      let bytes = 0;
+      for (const r of st.readAfter.iterate(tenant, afterPos, limit) as IterableIterator<EventRecord>) {
+        const size = dataBytes(r);
+        if (page.records.length > 0 && bytes + size > maxBytes) {
+          page.cut = true;
+          break; // ends the statement: no further row is read
+        }
+        bytes += size;
+        page.records.push(r);
+      }
+      return page;
     },
 
     head,
