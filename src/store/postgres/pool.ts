@@ -136,7 +136,19 @@ export function shuttingDown(): ApiError {
 export function translate(error: unknown): unknown {
   if (error instanceof ApiError || error instanceof LeaseLost) return error;
   if (isUnavailable(error)) return unavailable(error);
+  if (isUnstorableText(error)) {
+    return new ApiError('invalid_request', 'a text value holds a character PostgreSQL cannot store (NUL, U+0000); nothing was changed');
+  }
   return error;
+}
+
+/**
+ * PostgreSQL text cannot hold NUL: a string with one (an id in a path, a secret…) fails the
+ * statement before it changes anything. The request is at fault, never the gateway.
+ */
+function isUnstorableText(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '22021' || code === '22P05';
 }
 
 /** A PostgreSQL unique violation on the named constraint (or index). */
