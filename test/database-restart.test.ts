@@ -98,7 +98,7 @@ test('the database crashes and restarts with polls held, publishes in flight and
   // The log: every acknowledged publish exactly once, each producer's in its order, nothing else.
   const seen: string[] = [];
   for (let cursor: string | undefined; ; ) {
-    const page = await a.json(`/v1/events?wait=0&limit=1000${cursor ? `&ack=${cursor}` : ''}`, { key: reader.key });
+    const page: { status: number; body: any } = await a.json(`/v1/events?wait=0&limit=1000${cursor ? `&ack=${cursor}` : ''}`, { key: reader.key });
     assert.equal(page.status, 200, JSON.stringify(page.body));
     seen.push(...page.body.events.map((e: any) => e.id));
     if (page.body.events.length === 0) break;

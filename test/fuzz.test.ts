@@ -286,7 +286,7 @@ function generate(r: Rng, w: World): FuzzRequest {
 async function snapshot(g: TestGateway): Promise<string> {
   const consumers: unknown[] = [];
   for (let after: string | null = null; ; ) {
-    const page = await g.json(`/v1/consumers?limit=1000${after ? `&after=${after}` : ''}`);
+    const page: { status: number; body: any } = await g.json(`/v1/consumers?limit=1000${after ? `&after=${after}` : ''}`);
     assert.equal(page.status, 200, JSON.stringify(page.body));
     for (const c of page.body.consumers) {
       const webhook = c.webhook && { url: c.webhook.url, method: c.webhook.method, headers: c.webhook.headers, timeout_ms: c.webhook.timeout_ms, enabled: c.webhook.enabled };
