@@ -2,7 +2,8 @@
  * The consumer's own calls (consumer key): GET /v1/events (long-poll), POST /v1/ack,
  * GET /v1/consumer.
  */
-import { Hono } from 'hono';
+import type { ServerResponse } from 'node:http';
+import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { consumerView, supersededBecause } from '../consumers/consumers.ts';
 import { ack, poll, pollResultJson } from '../consumers/poll.ts';
@@ -53,7 +54,10 @@ export function consumerRoutes(s: Services): Hono<Env> {
   // A server configured to hold polls for less than the default holds them for its maximum.
   const defaultWaitS = Math.min(DEFAULT_WAIT_S, s.config.maxWaitMs / 1000);
 
+  const maxWait = String(s.config.maxWaitMs / 1000);
+
   app.get('/v1/events', async (c) => {
+    tellMaxWait(c, maxWait);
     const consumer = requireConsumer(c);
     const q = parseInput(querySchema, c.req.query());
     const waitS = q.wait === undefined ? defaultWaitS : Number(q.wait);
@@ -92,9 +96,26 @@ export function consumerRoutes(s: Services): Hono<Env> {
     return c.json({ cursor: encodeCursor(committed) });
   });
 
-  app.get('/v1/consumer', async (c) => c.json(await consumerView(s, requireConsumer(c))));
+  app.get('/v1/consumer', async (c) => {
+    tellMaxWait(c, maxWait);
+    return c.json({ ...(await consumerView(s, requireConsumer(c))), max_wait: s.config.maxWaitMs / 1000 });
+  });
 
   return app;
+}
+
+/**
+ * Every answer of the consumer routes past authentication, refusals included, says the longest
+ * `wait` this server holds (`pollgate-max-wait`, seconds), so clients adapt to a lower
+ * POLLGATE_MAX_WAIT instead of failing. Set on the Node response itself, where it survives any
+ * answer, even one written straight to the socket.
+ */
+export const MAX_WAIT_HEADER = 'pollgate-max-wait';
+
+function tellMaxWait(c: Context<Env>, seconds: string): void {
+  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  if (outgoing && !outgoing.headersSent) outgoing.setHeader(MAX_WAIT_HEADER, seconds);
+  else c.header(MAX_WAIT_HEADER, seconds);
 }
 
 function pollErrorOutcome(error: unknown): string {

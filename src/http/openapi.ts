@@ -219,7 +219,12 @@ export function openApiDocument(s: Services): Record<string, unknown> {
       },
     },
     '/v1/consumer': {
-      get: { id: 'getOwnConsumer', summary: 'The calling consumer, with its cursor and lag.', auth: 'consumer', responses: { 200: consumerView } },
+      get: {
+        id: 'getOwnConsumer',
+        summary: 'The calling consumer, with its cursor and lag, and the longest `wait` this server holds (also in the `pollgate-max-wait` header of every answer to a consumer route).',
+        auth: 'consumer',
+        responses: { 200: consumerView.extend({ max_wait: z.number().meta({ description: 'The longest `wait` (seconds) a poll may ask for (POLLGATE_MAX_WAIT).' }) }) },
+      },
     },
     '/v1/consumers': {
       post: {
