@@ -115,6 +115,14 @@ export function createMetrics(): Metrics {
     },
   });
   new Gauge({
+    name: 'pollgate_push_read_ahead_bytes',
+    help: 'Bytes of event data the push bridge has read ahead and not yet delivered (bounded by POLLGATE_PUSH_READ_AHEAD_BYTES plus one event per push consumer).',
+    registers: [registry],
+    collect() {
+      if (s) this.set(s.bridge.stats().readAhead.bytes);
+    },
+  });
+  new Gauge({
     name: 'pollgate_consumers',
     help: 'Consumers, all modes.',
     registers: [registry],

@@ -113,6 +113,7 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
     matchers,
     deliverer,
     concurrency: config.pushConcurrency,
+    readAheadBytes: config.pushReadAheadBytes,
     retryScheduleMs: config.retryScheduleMs,
     retryMaxAgeMs: config.retryMaxAgeMs,
     leaseTtlMs: config.leaseTtlMs,

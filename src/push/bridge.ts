@@ -10,6 +10,7 @@
  *   through change(): the local worker is stopped first (an attempt in flight finishes and is
  *   recorded), the change commits, the lease is revoked (fencing out an owner on another
  *   node), and the next claim starts a worker from what is now in the database.
+ * - Workers read ahead within one byte budget per node (read-ahead.ts).
  * - The toggle lives in settings. Pausing takes effect before the PUT is answered: workers
  *   check it right before each attempt (in memory on SQLite, in the database on PostgreSQL,
  *   where another node may have changed it); resuming wakes every worker.
@@ -20,6 +21,7 @@ import type { Matchers } from '../consumers/matchers.ts';
 import type { Publish } from '../publisher.ts';
 import type { EventRecord, Lease, Store } from '../store/store.ts';
 import type { AttemptOutcome, Deliverer } from './deliver.ts';
+import { ReadAheadBudget, type ReadAheadStats } from './read-ahead.ts';
 import { Semaphore } from './semaphore.ts';
 import { Worker } from './worker.ts';
 
@@ -33,6 +35,8 @@ export interface BridgeDeps {
   concurrency: number;
   retryScheduleMs: readonly number[];
   retryMaxAgeMs: number;
+  /** Events read ahead, all workers together, by the bytes of their data. */
+  readAheadBytes: number;
   /** How long a claimed lease lasts without renewal (another node takes over after it). */
   leaseTtlMs?: number;
   onAttempt?: (outcome: AttemptOutcome) => void;
@@ -42,6 +46,7 @@ export interface BridgeStats {
   enabled: boolean;
   workers: number;
   attempts: { ok: number; failed: number };
+  readAhead: ReadAheadStats;
 }
 
 export interface Bridge {
@@ -71,6 +76,7 @@ export async function createBridge(deps: BridgeDeps): Promise<Bridge> {
   const workers = new Map<string, Worker>();
   const byTenant = new Map<string, Set<Worker>>();
   const slots = new Semaphore(deps.concurrency);
+  const readAhead = new ReadAheadBudget(deps.readAheadBytes);
   const attempts = { ok: 0, failed: 0 };
   let enabled = (await store.getSetting(SETTING)) !== 'false';
   let running = false;
@@ -111,6 +117,7 @@ export async function createBridge(deps: BridgeDeps): Promise<Bridge> {
         publish: deps.publish,
         deliverer: deps.deliverer,
         slots,
+        readAhead,
         retryScheduleMs: deps.retryScheduleMs,
         retryMaxAgeMs: deps.retryMaxAgeMs,
         bridgeEnabled,
@@ -256,6 +263,6 @@ export async function createBridge(deps: BridgeDeps): Promise<Bridge> {
       if (value) for (const w of workers.values()) w.wake();
     },
 
-    stats: () => ({ enabled, workers: workers.size, attempts: { ...attempts } }),
+    stats: () => ({ enabled, workers: workers.size, attempts: { ...attempts }, readAhead: readAhead.stats() }),
   };
 }

@@ -15,7 +15,9 @@
  *    all in one transaction. Nothing is dropped.
  * 5. Before each attempt the loop checks the global bridge toggle: once a pause is answered,
  *    no attempt starts.
- * 6. The worker delivers under a lease (store.claimLeases): every record carries the lease's
+ * 6. Read-ahead is bounded by bytes, per worker and over all workers (read-ahead.ts): a worker
+ *    that gets no room reads one event at a time, and never waits for room.
+ * 7. The worker delivers under a lease (store.claimLeases): every record carries the lease's
  *    epoch and is refused once the lease moved on (then the worker stops), and no attempt
  *    starts once the lease may have run out by this process's own monotonic clock.
  */
@@ -26,8 +28,9 @@ import { recordMatches } from '../filter/record.ts';
 import type { Publish } from '../publisher.ts';
 import { encodeCursor } from '../store/cursor.ts';
 import { envelopeJson } from '../store/envelope.ts';
-import { LeaseLost, type EventRecord, type Store, type WebhookRow } from '../store/store.ts';
+import { dataBytes, LeaseLost, type EventRecord, type Page, type Store, type WebhookRow } from '../store/store.ts';
 import type { AttemptOutcome, Deliverer, Target } from './deliver.ts';
+import { READ_AHEAD_BYTES, type ReadAheadBudget } from './read-ahead.ts';
 import { retryDelay } from './retry.ts';
 import type { Semaphore } from './semaphore.ts';
 
@@ -38,6 +41,8 @@ export interface WorkerDeps {
   publish: Publish;
   deliverer: Deliverer;
   slots: Semaphore;
+  /** The node's read-ahead budget, shared by its workers. */
+  readAhead: ReadAheadBudget;
   retryScheduleMs: readonly number[];
   retryMaxAgeMs: number;
   /** The global toggle, as of now (on PostgreSQL read from the database before each attempt). */
@@ -70,9 +75,15 @@ const RECORD_RETRY_MS = 500;
 /** After the store failed in the loop (a read, the toggle, the give-up), the next turn waits this long. */
 const STORE_RETRY_MS = 500;
 
-/** Events read ahead per query; the scan per query is bounded too. */
+/** Events read ahead per query (and READ_AHEAD_BYTES of them at most); the scan per query is bounded too. */
 const READ_AHEAD = 100;
 const SCAN_LIMIT = 1000;
+/**
+ * What one read brings at least when the worker has little room: passed-over events are
+ * dropped at once, so a filtered worker without room still scans in steps of this, not one
+ * event per query.
+ */
+const SCAN_BYTES = 64 * 1024;
 
 export class Worker {
   readonly consumerId: string;
@@ -83,6 +94,8 @@ export class Worker {
   private readonly matcher: Matcher;
   private hook: WebhookRow;
   private buffer: EventRecord[] = [];
+  /** Bytes of the buffer, held in the node's read-ahead budget. */
+  private bufferBytes = 0;
   private stopped = false;
   /** stop() was called (as opposed to the loop ending itself after a give-up). */
   private stopRequested = false;
@@ -116,7 +129,11 @@ export class Worker {
       .catch((err) => {
         deps.logger.error({ err, consumer: this.consumerId }, 'push worker failed');
       })
-      .finally(() => this.recorded());
+      .finally(() => {
+        deps.readAhead.release(this.bufferBytes); // nothing more is delivered from it
+        this.bufferBytes = 0;
+        return this.recorded();
+      });
   }
 
   /** The lease was renewed: it is held until validUntil (performance.now() time). */
@@ -212,16 +229,34 @@ export class Worker {
   /** The next matching event after the cursor, moving the cursor past skipped ones. */
   private async next(): Promise<EventRecord | undefined> {
     if (this.buffer.length > 0) return this.buffer[0];
+    const { store, readAhead } = this.deps;
     let pos = this.cursor;
     let scanned = 0;
     while (scanned < SCAN_LIMIT) {
-      const rows = (await this.deps.store.read(this.tenant, pos, READ_AHEAD)).records;
-      for (const r of rows) {
-        if (recordMatches(this.matcher, r)) this.buffer.push(r);
-        else if (this.buffer.length === 0) pos = r.pos;
+      const room = readAhead.take(READ_AHEAD_BYTES);
+      let page: Page;
+      try {
+        page = await store.read(this.tenant, pos, READ_AHEAD, Math.max(room, SCAN_BYTES));
+      } catch (error) {
+        readAhead.settle(room, 0);
+        throw error;
       }
-      scanned += rows.length;
-      if (this.buffer.length > 0 || rows.length < READ_AHEAD) break;
+      let kept = 0;
+      for (const r of page.records) {
+        if (!recordMatches(this.matcher, r)) {
+          if (this.buffer.length === 0) pos = r.pos;
+          continue;
+        }
+        const size = dataBytes(r);
+        // Past the room: read again once delivered. The first match is kept whatever its size.
+        if (this.buffer.length > 0 && kept + size > room) break;
+        this.buffer.push(r);
+        kept += size;
+      }
+      readAhead.settle(room, kept);
+      this.bufferBytes += kept;
+      scanned += page.records.length;
+      if (this.buffer.length > 0 || (page.records.length < READ_AHEAD && !page.cut)) break;
     }
     if (pos > this.cursor) {
       // Skipped events: the cursor moves past them, as a poll's would.
@@ -237,6 +272,9 @@ export class Worker {
 
   private succeeded(event: EventRecord, outcome: AttemptOutcome, at: number): void {
     this.buffer.shift();
+    const size = dataBytes(event);
+    this.bufferBytes -= size;
+    this.deps.readAhead.release(size);
     this.cursor = event.pos;
     const attempt = this.hook.attempt + 1;
     this.hook = {
