@@ -22,6 +22,8 @@
  *    never skipped. Anything else (401 key rotated, 404 deleted, 409 push_mode, 400) is thrown.
  * 5. Empty pages are not yielded; their cursor (how far the filter scanned) is acked on the
  *    next poll so a selective filter keeps moving through a long backlog.
+ * 6. A server that holds polls for less than the asked `wait` (POLLGATE_MAX_WAIT) refuses it
+ *    with a 400; the iterator then polls with the server's maximum (GET /v1/consumer says it).
  */
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { PollgateError, isRetryable } from './errors.ts';
@@ -124,6 +126,8 @@ export function createClient(options: ClientOptions): PollgateClient {
     let done: Cursor | undefined = o.after;
     /** What the server is known to have committed from us. */
     let acked: Cursor | undefined;
+    /** The wait asked for: lowered once to the server's maximum if it holds polls for less. */
+    let wait = o.wait;
 
     const unacked = () => (commit && done !== undefined && done !== acked ? done : undefined);
 
@@ -135,7 +139,7 @@ export function createClient(options: ClientOptions): PollgateClient {
         const ackTo = unacked();
         try {
           const page = await poll<D>({
-            ...(o.wait !== undefined ? { wait: o.wait } : {}),
+            ...(wait !== undefined ? { wait } : {}),
             ...(o.limit !== undefined ? { limit: o.limit } : {}),
             ...(commit ? {} : done !== undefined ? { after: done } : {}),
             ...(ackTo !== undefined ? { ack: ackTo } : {}),
@@ -152,6 +156,12 @@ export function createClient(options: ClientOptions): PollgateClient {
           // repeated ack would move the cursor back to where the seek took it from.
           const code = error instanceof PollgateError ? error.code : undefined;
           if (ackTo !== undefined && (code === 'superseded' || code === 'cursor_expired')) acked = ackTo;
+          const lowered = wait !== undefined ? await serverMaxWait(error, wait) : undefined;
+          if (lowered !== undefined) {
+            logger?.warn?.(`pollgate: the server holds polls for at most ${lowered} s; polling with wait=${lowered} instead of ${wait}`, {});
+            wait = lowered;
+            continue;
+          }
           let delayMs: number;
           let attempt: number;
           if (error instanceof PollgateError && error.code === 'superseded') {
@@ -172,6 +182,16 @@ export function createClient(options: ClientOptions): PollgateClient {
           if (!(await sleep(delayMs, signal))) return null;
         }
       }
+    }
+
+    /**
+     * A 400 on `wait` from a server with a lower POLLGATE_MAX_WAIT (it refuses before it acks
+     * or reads): its maximum, from GET /v1/consumer, when that is below what was asked.
+     */
+    async function serverMaxWait(error: unknown, asked: number): Promise<number | undefined> {
+      if (!(error instanceof PollgateError) || error.status !== 400 || error.details.field !== 'wait') return undefined;
+      const max = (await consumer(signal ? { signal } : {})).max_wait;
+      return typeof max === 'number' && max < asked ? max : undefined;
     }
 
     /** The body finished everything up to cursor. */
@@ -220,10 +240,14 @@ export function createClient(options: ClientOptions): PollgateClient {
     }
   }
 
+  function consumer(o?: { signal?: AbortSignal }): Promise<Consumer> {
+    return t.request<Consumer>({ path: '/v1/consumer', signal: o?.signal });
+  }
+
   return {
     poll,
     ack: (cursor, o) => ack(cursor, o?.signal ? { signal: o.signal } : {}),
-    consumer: (o) => t.request<Consumer>({ path: '/v1/consumer', signal: o?.signal }),
+    consumer,
     events,
     batches,
   };

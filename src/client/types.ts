@@ -153,6 +153,8 @@ export interface Consumer {
   lag: number;
   /** Beyond the SPEC: a poll is held right now. */
   polling?: boolean;
+  /** Beyond the SPEC, on GET /v1/consumer: the longest `wait` (seconds) the server holds a poll. */
+  max_wait?: number;
   /** Beyond the SPEC: the webhook and its health, or null. */
   webhook?: Webhook | null;
   created_at?: string;
