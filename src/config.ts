@@ -17,8 +17,16 @@ export interface Config {
   retentionMs: number;
   /** Largest serialized `data` of one event. */
   maxEventBytes: number;
-  /** Largest request body. */
+  /** Largest request body (publish; the other routes take small documents, see http/body.ts). */
   maxBodyBytes: number;
+  /** Most open client connections (held polls included); more are closed as they arrive. */
+  maxConnections: number;
+  /** A request's headers must arrive within this, counted from its first byte. */
+  headersTimeoutMs: number;
+  /** A whole request (headers and body) must arrive within this; a held poll, already received, is not cut. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
   logLevel: string;
   /** Delays between delivery attempts of a stuck event; the last one repeats. */
   retryScheduleMs: number[];
@@ -81,6 +89,12 @@ function parsePositiveInt(text: string): number {
   return n;
 }
 
+function parsePositiveDuration(text: string): number {
+  const ms = parseDuration(text);
+  if (ms <= 0) throw new Error(`"${text}" must be longer than 0`);
+  return ms;
+}
+
 function parsePort(text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`"${text}" is not a port (0-65535)`);
@@ -116,7 +130,11 @@ export const OPTIONS = [
   option({ key: 'maxWaitMs', env: 'POLLGATE_MAX_WAIT', parse: parseDuration, fallback: 60_000, help: 'longest `wait` a poll may ask for (a bare number is seconds)' }),
   option({ key: 'retentionMs', env: 'POLLGATE_RETENTION', parse: parseDuration, fallback: 7 * 86_400_000, help: 'events older than this are removed' }),
   option({ key: 'maxEventBytes', env: 'POLLGATE_MAX_EVENT_BYTES', parse: parseSize, fallback: 256 * 1024, help: "largest serialized `data` of one event" }),
-  option({ key: 'maxBodyBytes', env: 'POLLGATE_MAX_BODY_BYTES', parse: parseSize, fallback: 8 * 1024 * 1024, help: 'largest request body' }),
+  option({ key: 'maxBodyBytes', env: 'POLLGATE_MAX_BODY_BYTES', parse: parseSize, fallback: 8 * 1024 * 1024, help: 'largest publish body (other routes: 64KiB, consumer and webhook settings 512KiB)' }),
+  option({ key: 'maxConnections', env: 'POLLGATE_MAX_CONNECTIONS', parse: parsePositiveInt, fallback: 16_384, help: 'most open client connections, held polls included (lowered to fit the open-file limit)' }),
+  option({ key: 'headersTimeoutMs', env: 'POLLGATE_HEADERS_TIMEOUT', parse: parsePositiveDuration, fallback: 10_000, help: "a request's headers must arrive within this" }),
+  option({ key: 'requestTimeoutMs', env: 'POLLGATE_REQUEST_TIMEOUT', parse: parsePositiveDuration, fallback: 30_000, help: 'a whole request, body included, must arrive within this (held polls are not cut)' }),
+  option({ key: 'keepAliveTimeoutMs', env: 'POLLGATE_KEEP_ALIVE_TIMEOUT', parse: parsePositiveDuration, fallback: 5_000, help: 'idle keep-alive connections are closed after this' }),
   option({ key: 'retryScheduleMs', env: 'POLLGATE_RETRY_SCHEDULE', parse: parseSchedule, fallback: [5e3, 30e3, 120e3, 600e3, 1800e3, 3600e3, 7200e3, 14400e3], help: 'webhook retry delays, the last repeating (±20 % jitter)' }),
   option({ key: 'retryMaxAgeMs', env: 'POLLGATE_RETRY_MAX_AGE', parse: parseDuration, fallback: 3 * 86_400_000, help: 'a webhook failing this long on one event is disabled' }),
   option({ key: 'allowPrivateTargets', env: 'POLLGATE_ALLOW_PRIVATE_TARGETS', parse: parseBoolean, fallback: false, help: 'allow webhooks to loopback/private addresses (1 or 0)' }),
@@ -152,9 +170,16 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
       throw new ConfigError(`${o.env} (--${flag}): ${(error as Error).message}`);
     }
   }
-  return config as unknown as Config;
+  const loaded = config as unknown as Config;
+  if (loaded.headersTimeoutMs > loaded.requestTimeoutMs) {
+    // Node refuses a headers timeout longer than the request timeout; say so in our terms.
+    throw new ConfigError(
+      `POLLGATE_HEADERS_TIMEOUT (${loaded.headersTimeoutMs} ms) must not exceed POLLGATE_REQUEST_TIMEOUT (${loaded.requestTimeoutMs} ms)`,
+    );
+  }
+  return loaded;
 }
 
 export function configHelp(): string {
-  return OPTIONS.map((o) => `  --${flagOf(o.env).padEnd(16)} ${o.env.padEnd(26)} ${o.help}`).join('\n');
+  return OPTIONS.map((o) => `  --${flagOf(o.env).padEnd(21)} ${o.env.padEnd(30)} ${o.help}`).join('\n');
 }

@@ -19,6 +19,7 @@ import { createMatchers } from './consumers/matchers.ts';
 import { scan } from './consumers/poll.ts';
 import { createMetrics } from './metrics.ts';
 import { createApp } from './http/app.ts';
+import { capConnections, serverOptions } from './http/server-limits.ts';
 import { createHub } from './hub/hub.ts';
 import { createPublisher, type CommitListener } from './publisher.ts';
 import { createBridge } from './push/bridge.ts';
@@ -30,6 +31,7 @@ import { linkNodes } from './hub/cluster.ts';
 import { showHeldPolls } from './hub/visible-polls.ts';
 import { openStore } from './store/open.ts';
 import { createRetention } from './store/retention.ts';
+import { watchWrites } from './store/write-health.ts';
 import type { Store } from './store/store.ts';
 
 export interface PollgateOptions {
@@ -70,14 +72,21 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
   const lifecycleLog = logger.level === 'silent' ? logger : logger.child({}, { level: 'info' });
   const metrics = createMetrics();
   const nodeId = `${hostname()}-${process.pid}-${nanoid(6)}`;
-  const store = await openStore(config, {
-    nodeId,
-    logger,
-    onCommit(jobs, seconds) {
-      metrics.commitGroupSize.observe(jobs);
-      metrics.commitDuration.observe(seconds);
-    },
-  });
+  const { store, health: writes } = watchWrites(
+    await openStore(config, {
+      nodeId,
+      logger,
+      onCommit(jobs, seconds) {
+        metrics.commitGroupSize.observe(jobs);
+        metrics.commitDuration.observe(seconds);
+      },
+    }),
+    clock,
+    (failing) =>
+      failing
+        ? logger.error({ reason: failing.reason }, 'database writes are failing; /readyz answers 503 until one goes through')
+        : logger.info('database writes go through again'),
+  );
   let adminKeyHash: Buffer;
   try {
     adminKeyHash = await adminKey(config, store, options);
@@ -143,7 +152,7 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
 
   let closing = false;
   let server: Server | null = null;
-  const app = createApp(services, { isClosing: () => closing });
+  const app = createApp(services, { isClosing: () => closing, writes });
 
   return {
     app,
@@ -151,7 +160,7 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
 
     start() {
       return new Promise((resolve, reject) => {
-        const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
+        const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port, ...serverOptions(config) }, (info) => {
           retention.start();
           void bridge.start();
           lifecycleLog.info(
@@ -161,6 +170,7 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
           resolve(info);
         }) as Server;
         s.once('error', reject);
+        capConnections(s, config, logger);
         server = s;
       });
     },

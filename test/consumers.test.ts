@@ -4,7 +4,8 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGateway, type TestGateway } from './support/gateway.ts';
+import { ADMIN_KEY, startGateway, type TestGateway } from './support/gateway.ts';
+import { appendedTotal } from './support/appended.ts';
 import { assertError } from './support/assertions.ts';
 import { sleep } from './support/wait.ts';
 
@@ -85,7 +86,7 @@ describe('consumers', () => {
   });
   async function assertPastHead(): Promise<void> {
     // Precondition: this gateway's log is shorter than the other gateway's 1000 events.
-    const head = (await g.json('/readyz', { key: null })).body.appended;
+    const head = await appendedTotal(g.url, ADMIN_KEY);
     assert.ok(head < 900, `precondition: head ${head} < 900`);
   }
 

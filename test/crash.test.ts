@@ -19,8 +19,10 @@ import {
   request,
   startServer,
   tempDir,
+  TEST_ADMIN_KEY,
   type ServerProcess,
 } from './support/process.ts';
+import { appendedTotal } from './support/appended.ts';
 import { sleep, withTimeout } from './support/wait.ts';
 
 const TENANT = 'crash';
@@ -190,7 +192,7 @@ describe('durability under SIGKILL (process level)', () => {
       assert.deepEqual(partial, [], 'array publishes are all-or-nothing');
 
       // ---- idempotent republish ---------------------------------------------------------
-      const headBefore = (await request(server.url, '/readyz', { key: null })).body?.appended;
+      const headBefore = await appendedTotal(server.url, TEST_ADMIN_KEY);
       const thisCycle = attempts.filter((a) => a.ids[0]!.startsWith(`c${cycle}-`));
       const singles = thisCycle.filter((a) => !a.array && a.envelopes).slice(0, 40);
       const batches = thisCycle.filter((a) => a.array && a.envelopes).slice(0, 5);
@@ -219,8 +221,8 @@ describe('durability under SIGKILL (process level)', () => {
       ];
       for (let i = 0; i < jobs.length; i += 8) await Promise.all(jobs.slice(i, i + 8).map((j) => j()));
       agent2.destroy();
-      const headAfter = (await request(server.url, '/readyz', { key: null })).body?.appended;
-      if (typeof headBefore === 'number') assert.equal(headAfter, headBefore, 'republishing stored nothing new');
+      const headAfter = await appendedTotal(server.url, TEST_ADMIN_KEY);
+      assert.equal(headAfter, headBefore, 'republishing stored nothing new');
 
       previousLog = new Map(log.map((e) => [e.id, e]));
       t.diagnostic(

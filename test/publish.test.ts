@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { ADMIN_KEY, startGateway, type TestGateway } from './support/gateway.ts';
 import { sleep } from './support/wait.ts';
+import { appendedTotal } from './support/appended.ts';
 
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const GENERATED_ID = /^evt_[A-Za-z0-9_-]{8,}$/;
@@ -66,10 +67,7 @@ function postRaw(g: TestGateway, raw: string | Buffer, contentType = 'applicatio
 }
 
 async function head(g: TestGateway): Promise<number> {
-  const r = await g.json('/readyz', { key: null });
-  assert.equal(r.status, 200);
-  assert.equal(typeof r.body.appended, 'number');
-  return r.body.appended;
+  return appendedTotal(g.url, ADMIN_KEY);
 }
 
 /** Every event of a tenant, in log order, read through a fresh consumer starting at earliest. */

@@ -4,7 +4,7 @@
  * machine's noise, after one short unmeasured warm-up each.
  *
  * Every pollgate run (warm-up too) is checked against the log: the events appended during
- * the run (head after − head before, from /readyz) must equal the 2xx answers × events per
+ * the run (head after − head before, from /metrics) must equal the 2xx answers × events per
  * request, plus at most one request per connection that was in flight when wrk stopped (wrk
  * closes those connections without reading the answer; the server has committed them or
  * will). Fewer events than 2xx answers means lost writes, and the row fails.

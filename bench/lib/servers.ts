@@ -193,12 +193,11 @@ export async function startBaseline(opts: { profileDir?: string | undefined; pro
   return { name: 'bare-hono', port, url: `http://127.0.0.1:${port}`, child, profileDir, startupMs, stop: () => child.stop() };
 }
 
-/** GET /readyz → events ever appended (all tenants). */
+/** Events ever appended (all tenants): pollgate_events_appended of /metrics (admin key; /readyz does not tell). */
 export async function readHead(server: RunningServer): Promise<number> {
-  const res = await fetch(`${server.url}/readyz`);
-  const body = (await res.json()) as { status?: string; appended?: number };
-  if (res.status !== 200 || typeof body.appended !== 'number') throw new Error(`/readyz answered ${res.status} ${JSON.stringify(body)}`);
-  return body.appended;
+  const appended = (await readMetrics(server))?.get('pollgate_events_appended');
+  if (appended === undefined) throw new Error(`${server.url}/metrics has no pollgate_events_appended`);
+  return appended;
 }
 
 /** An admin call with a JSON body; throws unless the status is the expected one. */

@@ -2,7 +2,8 @@
  * The admin client (the admin key): publishing, consumers, webhooks, the bridge toggle. One
  * method per endpoint, typed by hand (types.ts), no retries: a caller that publishes decides
  * itself whether a failed publish is retried (with an `id`, retrying is safe — the id is the
- * idempotency key).
+ * idempotency key); isRetryable(error) says whether it is worth it. A batch over the gateway's
+ * body limit is a PayloadTooLargeError (413), final: split it.
  */
 import { createTransport, type TransportOptions } from './http.ts';
 import type {

@@ -1,7 +1,8 @@
 /**
  * What a call can fail with. An answer from the server (any non-2xx) is a PollgateError with
  * the status, the error code and message from the body, and the body's other fields in
- * `details`; a 410 is its subclass CursorExpiredError with `earliest`. No answer at all
+ * `details`; a 410 is its subclass CursorExpiredError with `earliest`, a 413
+ * PayloadTooLargeError with `limit`. No answer at all
  * (refused, reset, DNS, our own time budget ran out) is a NetworkError. A caller's own
  * AbortSignal rejects with the signal's reason, as fetch does.
  */
@@ -57,6 +58,21 @@ export class CursorExpiredError extends PollgateError {
   }
 }
 
+/**
+ * 413: the request (a publish batch, usually) is larger than the gateway accepts. Final:
+ * sending it again gets the same answer; split the batch or shrink the events. `limit` is the
+ * bound that was exceeded, in bytes (the whole body, or one event's `data` when `field` says so).
+ */
+export class PayloadTooLargeError extends PollgateError {
+  override name = 'PayloadTooLargeError';
+  readonly limit: number | undefined;
+
+  constructor(message: string, details: Record<string, unknown>) {
+    super(413, 'payload_too_large', message, details, null);
+    this.limit = typeof details.limit === 'number' ? details.limit : undefined;
+  }
+}
+
 export type NetworkErrorKind = 'timeout' | 'refused' | 'reset' | 'dns' | 'network';
 
 /** No answer from the server: retryable by nature. `cause` holds the underlying error. */
@@ -90,6 +106,7 @@ export function errorFromResponse(status: number, text: string, headers: Headers
   if (status === 410 && code === 'cursor_expired' && typeof details.earliest === 'string') {
     return new CursorExpiredError(text2, details, details.earliest);
   }
+  if (status === 413 && code === 'payload_too_large') return new PayloadTooLargeError(text2, details);
   return new PollgateError(status, code, text2, details, retryAfterMs);
 }
 
@@ -117,7 +134,8 @@ export function networkError(error: unknown, timedOut: boolean, timeoutMs: numbe
 
 /**
  * Worth trying again with backoff: no answer, 5xx (including 503 shutting_down during a
- * deploy), 429, 408. Everything else is the caller's to handle.
+ * deploy), 429, 408. Every other answer is final (a 413 above all: the same body gets the same
+ * answer); the caller must change the request.
  */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof NetworkError) return true;

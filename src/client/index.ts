@@ -11,7 +11,7 @@
  */
 export { createClient, type ClientOptions, type IterateOptions, type PollgateClient, type RetryInfo } from './consumer.ts';
 export { createAdminClient, type AdminClient, type CallOptions } from './admin.ts';
-export { CursorExpiredError, NetworkError, PollgateError, isRetryable, type NetworkErrorKind } from './errors.ts';
+export { CursorExpiredError, NetworkError, PayloadTooLargeError, PollgateError, isRetryable, type NetworkErrorKind } from './errors.ts';
 export { backoffDelay, type BackoffOptions } from './backoff.ts';
 export type { ClientLogger, FetchLike, TransportOptions } from './http.ts';
 export type * from './types.ts';

@@ -6,6 +6,7 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ApiError } from '../errors.ts';
 import type { Services } from '../services.ts';
+import type { WriteHealth } from '../store/write-health.ts';
 import { requireAdmin, type Env } from './auth.ts';
 import { edge } from './edge.ts';
 import { consumerRoutes } from './consumer-api.ts';
@@ -16,12 +17,12 @@ import { publishRoutes } from './publish.ts';
 import { uiRoutes } from './ui.ts';
 import { webhookRoutes } from './webhooks.ts';
 
-export function createApp(s: Services, opts: { isClosing: () => boolean }): Hono<Env> {
+export function createApp(s: Services, opts: { isClosing: () => boolean; writes?: WriteHealth }): Hono<Env> {
   const app = new Hono<Env>();
 
   app.use('*', edge({ logger: s.logger, store: s.store, adminKeyHash: s.adminKeyHash, isClosing: opts.isClosing }));
 
-  app.route('/', opsRoutes(s, opts.isClosing));
+  app.route('/', opsRoutes(s, opts.isClosing, opts.writes));
   app.route('/', openApiRoutes(s));
   app.route('/', uiRoutes());
   app.get('/metrics', async (c) => {

@@ -1,70 +1,134 @@
 /**
  * Reads a JSON request body within a size bound.
  *
- * A body over the bound is refused as soon as it is known to be too large (from
- * Content-Length, or while counting a chunked body) without buffering the rest. The 413 must
- * still reach the client: closing a socket that has unread input makes the peer see a reset
- * instead of our answer, so the rest of the body is read and dropped (bounded in time) and the
- * connection is closed only after the answer.
+ * 1. Only publishing takes large bodies (POLLGATE_MAX_BODY_BYTES); every other route takes a
+ *    small document and a small bound (SMALL_BODY_BYTES, CONFIG_BODY_BYTES), so no caller
+ *    with any key can make the server parse megabytes where a cursor is expected.
+ * 2. A body over the bound is refused as soon as it is known to be too large (from
+ *    Content-Length, or while counting a chunked body) without buffering the rest. The 413
+ *    must still reach the client: the rest of the body is read and dropped, and the
+ *    connection stays open meanwhile (closing a socket with unread input resets it, and the
+ *    client loses our answer). Node's request timeout bounds how long that lasts.
+ * 3. Every check on the bytes is linear: the charset is UTF-8 (declared otherwise: 415), the
+ *    bytes are valid UTF-8 (else 400 naming the offset), JSON.parse, then one walk of the
+ *    parsed value for numbers out of range. No regular expression runs over the body.
  */
 import type { IncomingMessage } from 'node:http';
+import { isUtf8 } from 'node:buffer';
 import type { Context } from 'hono';
 import { ApiError } from '../errors.ts';
 import { header } from './incoming.ts';
 
-const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\s*(?:;|$)/i;
-/** How long a refused body may keep arriving before the connection is cut. */
-const DRAIN_MS = 10_000;
+/** Acks, seeks, the bridge toggle, key rotation: a cursor or a flag. */
+export const SMALL_BODY_BYTES = 64 * 1024;
+/** A consumer's or a webhook's settings: the largest valid one (32 headers of 4096 characters) fits. */
+export const CONFIG_BODY_BYTES = 512 * 1024;
 
-export async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
+/** The bound of a route: a size in bytes, or one of the named small bounds above. */
+export type BodyLimit = number | 'small' | 'config';
+
+const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\s*(?:;|$)/i;
+const CHARSET = /;\s*charset\s*=\s*(?:"([^"]*)"|([^\s;]*))/i;
+
+export async function readJsonBody(c: Context, limit: BodyLimit): Promise<unknown> {
+  const maxBytes = limit === 'small' ? SMALL_BODY_BYTES : limit === 'config' ? CONFIG_BODY_BYTES : limit;
   const type = header(c, 'content-type');
-  if (type !== undefined && !JSON_TYPE.test(type)) {
-    throw new ApiError('unsupported_media_type', `content-type must be application/json, not "${type}"`);
-  }
+  if (type !== undefined) checkContentType(type);
   const declared = header(c, 'content-length');
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   if (declared !== undefined && Number(declared) > maxBytes) {
-    if (incoming) drainAndClose(c, incoming);
+    incoming?.resume();
     throw tooLarge(maxBytes);
   }
-  const bytes = incoming ? await readIncoming(c, incoming, maxBytes) : await readWeb(c.req.raw, maxBytes);
+  const bytes = incoming ? await readIncoming(incoming, maxBytes) : await readWeb(c.req.raw, maxBytes);
   if (bytes.length === 0) throw new ApiError('invalid_json', 'the request body is empty; send a JSON document');
-  const text = bytes.toString('utf8');
+  if (!isUtf8(bytes)) {
+    throw new ApiError('invalid_json', `the request body is not valid UTF-8 (at byte ${firstInvalidUtf8(bytes)}); send JSON encoded as UTF-8`);
+  }
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(bytes.toString('utf8'));
   } catch (error) {
     throw new ApiError('invalid_json', `the request body is not valid JSON: ${(error as Error).message}`);
   }
   // JSON.parse turns numbers beyond ±1.8e308 into Infinity, which would be stored as null.
-  // Only a literal with a 3-digit exponent or 309+ digits can do that: check those bodies only.
-  if (MAYBE_HUGE_NUMBER.test(text) && hasNonFiniteNumber(value)) {
+  if (hasNonFiniteNumber(value)) {
     throw new ApiError('invalid_json', 'the request body has a number out of range (beyond ±1.8e308); send it as a string');
   }
   return value;
 }
 
-const MAYBE_HUGE_NUMBER = /\d[eE]\+?\d{3}|\d{309}/;
+function checkContentType(type: string): void {
+  if (!JSON_TYPE.test(type)) {
+    throw new ApiError('unsupported_media_type', `content-type must be application/json, not "${type.slice(0, 200)}"`);
+  }
+  const charset = CHARSET.exec(type);
+  if (charset) {
+    const name = (charset[1] ?? charset[2] ?? '').toLowerCase();
+    if (name !== 'utf-8' && name !== 'utf8') {
+      throw new ApiError('unsupported_media_type', `charset "${name.slice(0, 100)}" is not supported; send JSON encoded as UTF-8 (charset=utf-8, or no charset)`);
+    }
+  }
+}
 
-/** Walks iteratively: the value may be nested deeper than the stack allows recursion. */
+/** Walks iteratively (the value may be nested deeper than the stack allows recursion): one visit per value. */
 function hasNonFiniteNumber(root: unknown): boolean {
-  const stack: unknown[] = [root];
+  if (typeof root !== 'object' || root === null) return typeof root === 'number' && !Number.isFinite(root);
+  const stack: object[] = [root];
   while (stack.length > 0) {
-    const v = stack.pop();
-    if (typeof v === 'number') {
-      if (!Number.isFinite(v)) return true;
-    } else if (v !== null && typeof v === 'object') {
-      for (const child of Object.values(v)) stack.push(child);
+    const v = stack.pop()!;
+    const children: unknown[] = Array.isArray(v) ? v : Object.values(v);
+    for (const child of children) {
+      if (typeof child === 'number') {
+        if (!Number.isFinite(child)) return true;
+      } else if (typeof child === 'object' && child !== null) {
+        stack.push(child);
+      }
     }
   }
   return false;
+}
+
+/** The offset of the first byte that breaks UTF-8 (only called once the buffer is known to be invalid). */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i]!;
+    let need: number;
+    let min: number;
+    if (b < 0x80) {
+      i += 1;
+      continue;
+    } else if (b >= 0xc2 && b <= 0xdf) {
+      need = 1;
+      min = 0x80;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      need = 2;
+      min = 0x800;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3;
+      min = 0x10000;
+    } else {
+      return i;
+    }
+    let cp = b & (0x3f >> need);
+    for (let k = 1; k <= need; k++) {
+      const next = bytes[i + k];
+      if (next === undefined || (next & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (next & 0x3f);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
+    if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return i;
+    i += need + 1;
+  }
+  return bytes.length;
 }
 
 function tooLarge(maxBytes: number): ApiError {
   return new ApiError('payload_too_large', `the request body exceeds ${maxBytes} bytes`, { limit: maxBytes });
 }
 
-function readIncoming(c: Context, incoming: IncomingMessage, maxBytes: number): Promise<Buffer> {
+function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -72,7 +136,8 @@ function readIncoming(c: Context, incoming: IncomingMessage, maxBytes: number): 
       size += chunk.length;
       if (size <= maxBytes) return void chunks.push(chunk);
       cleanup();
-      drainAndClose(c, incoming);
+      // Keep reading and dropping: the answer goes out while the rest arrives (see 2. above).
+      incoming.resume();
       reject(tooLarge(maxBytes));
     };
     const onEnd = () => {
@@ -97,16 +162,6 @@ function readIncoming(c: Context, incoming: IncomingMessage, maxBytes: number): 
     incoming.on('error', onError);
     incoming.on('close', onClose);
   });
-}
-
-/** Drops the rest of a refused body so the client reads our answer, then closes. */
-function drainAndClose(c: Context, incoming: IncomingMessage): void {
-  c.header('connection', 'close');
-  incoming.resume();
-  const timer = setTimeout(() => incoming.socket?.destroy(), DRAIN_MS);
-  timer.unref();
-  incoming.once('end', () => clearTimeout(timer));
-  incoming.once('close', () => clearTimeout(timer));
 }
 
 async function readWeb(request: Request, maxBytes: number): Promise<Buffer> {

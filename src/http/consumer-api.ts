@@ -91,7 +91,7 @@ export function consumerRoutes(s: Services): Hono<Env> {
 
   app.post('/v1/ack', async (c) => {
     const consumer = requireConsumer(c);
-    const body = parseInput(ackSchema, await readJsonBody(c, s.config.maxBodyBytes));
+    const body = parseInput(ackSchema, await readJsonBody(c, 'small'));
     const committed = await ack(s, consumer, await cursorPosition(s.store, consumer.tenant, body.cursor, 'cursor'));
     return c.json({ cursor: encodeCursor(committed) });
   });

@@ -67,7 +67,7 @@ export function consumerAdminRoutes(s: Services): Hono<Env> {
   });
 
   app.post('/v1/consumers', async (c) => {
-    const body = parseInput(createSchema, await readJsonBody(c, s.config.maxBodyBytes));
+    const body = parseInput(createSchema, await readJsonBody(c, 'config'));
     const { row, key } = await createConsumer(s, {
       tenant: body.tenant,
       name: body.name ?? null,
@@ -95,7 +95,7 @@ export function consumerAdminRoutes(s: Services): Hono<Env> {
   app.get('/v1/consumers/:id', async (c) => c.json(await consumerView(s, await findConsumer(s, c.req.param('id')))));
 
   app.patch('/v1/consumers/:id', async (c) => {
-    const body = parseInput(patchSchema, await readJsonBody(c, s.config.maxBodyBytes));
+    const body = parseInput(patchSchema, await readJsonBody(c, 'config'));
     const patch: { name?: string | null; filter?: Filter | null } = {};
     if (body.name !== undefined) patch.name = body.name;
     if ('filter' in body) patch.filter = filterOf(body.filter);
@@ -109,7 +109,7 @@ export function consumerAdminRoutes(s: Services): Hono<Env> {
   });
 
   app.post('/v1/consumers/:id/seek', async (c) => {
-    const body = parseInput(seekSchema, await readJsonBody(c, s.config.maxBodyBytes));
+    const body = parseInput(seekSchema, await readJsonBody(c, 'small'));
     const row = await seekConsumer(s, c.req.param('id'), body.to);
     return c.json(await consumerView(s, row));
   });

@@ -158,8 +158,8 @@ function errorResponses(op: Operation): Record<number, string> {
   }
   if (op.params) errors[404] = '`not_found`: no consumer with this id.';
   if (op.body) {
-    errors[413] = '`payload_too_large`: the body (or one event’s `data`) is over the configured limit.';
-    errors[415] = '`unsupported_media_type`: the content-type is not JSON.';
+    errors[413] = '`payload_too_large`: the body (or one event’s `data`) is over its limit (publish: POLLGATE_MAX_BODY_BYTES; consumer and webhook settings: 512 KiB; other bodies: 64 KiB).';
+    errors[415] = '`unsupported_media_type`: the content-type is not JSON, or declares a charset other than UTF-8.';
   }
   Object.assign(errors, op.errors);
   // Every call but /healthz is refused while the server shuts down.
@@ -333,16 +333,24 @@ export function openApiDocument(s: Services): Record<string, unknown> {
     '/readyz': {
       get: {
         id: 'readyz',
-        summary: 'The database answers and the server is not shutting down.',
+        summary: 'The database answers and takes writes, and the server is not shutting down.',
         auth: 'none',
         responses: {
           200: z.object({
             status: z.string(),
             engine: z.enum(['sqlite', 'postgres']),
             node: z.string().meta({ description: 'This node (host, process, random part); names it in database sessions and push leases.' }),
-            appended: z.number().meta({ description: 'Events ever appended to the log, all tenants together.' }),
           }),
-          503: z.union([z.object({ status: z.string() }), errorBody]).meta({ description: 'Not ready: the database does not answer, or the server is shutting down.' }),
+          503: z
+            .union([
+              z.object({
+                status: z.enum(['shutting_down', 'database_unavailable', 'writes_failing']),
+                reason: z.string().optional().meta({ description: 'writes_failing: the database’s own words.' }),
+                since: z.string().optional().meta({ description: 'writes_failing: when the writes began to fail.' }),
+              }),
+              errorBody,
+            ])
+            .meta({ description: 'Not ready: the database does not answer, the last write failed and a new one fails too (a full disk, a read-only database), or the server is shutting down.' }),
         },
       },
     },

@@ -8,7 +8,7 @@
  * forward-only, each in one transaction with its bookkeeping row.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
@@ -20,7 +20,9 @@ export const databaseFile = (dataDir: string): string => join(dataDir, 'pollgate
 
 export function openDatabase(dataDir: string): Db {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const db = new Database(databaseFile(dataDir));
+  const file = databaseFile(dataDir);
+  ownerOnly(file);
+  const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
@@ -30,6 +32,29 @@ export function openDatabase(dataDir: string): Db {
   // Checkpoints run in the checkpointer's thread, never inside a COMMIT on the event loop.
   db.pragma('wal_autocheckpoint = 0');
   return db;
+}
+
+/**
+ * Makes a SQLite file readable by its owner only, before SQLite opens it: the database holds
+ * webhook secrets, and a data directory that already exists (made by an operator, 0755) gives
+ * no protection. SQLite creates the -wal and -shm files with the database file's mode, so a
+ * file created here 0600 keeps its companions 0600; files left 0644 by an older version are
+ * tightened, companions included.
+ */
+export function ownerOnly(file: string): void {
+  if (existsSync(file)) {
+    for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) {
+      if (existsSync(f)) chmodSync(f, 0o600);
+    }
+    return;
+  }
+  // An empty file is an empty database to SQLite. 'wx': never truncate one made meanwhile.
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'EEXIST') throw error;
+    chmodSync(file, 0o600);
+  }
 }
 
 export function migrate(db: Db, dir = SCHEMA_DIR): void {

@@ -7,6 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
+import { ownerOnly } from './db.ts';
 
 export class DataDirInUse extends Error {
   override name = 'DataDirInUse';
@@ -18,6 +19,7 @@ export interface DataDirLock {
 
 export function lockDataDir(dataDir: string): DataDirLock {
   const file = join(dataDir, 'pollgate.lock');
+  ownerOnly(file);
   const db = new Database(file, { timeout: 0 });
   try {
     // EXCLUSIVE locking mode keeps the lock taken by the first write until the connection closes.

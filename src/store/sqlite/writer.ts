@@ -12,6 +12,9 @@
  *    resolved, so an answer to a client never precedes durability.
  * 4. If COMMIT itself fails (disk full, I/O error) every fn of the group is rejected and
  *    nothing of the group is visible.
+ * 5. A fn that fails because of the storage rather than its input (a full disk or database,
+ *    an I/O error, a read-only file) is rejected as `unavailable` (503), as a failed COMMIT
+ *    is, never as an internal error: the request was fine, the database could not take it.
  */
 import type { Db } from './db.ts';
 import { ApiError } from '../../errors.ts';
@@ -44,6 +47,20 @@ export interface WriterHooks {
   onJobRolledBack?: (() => void) | undefined;
   /** The group ended, committed or not. */
   onGroupEnd?: (() => void) | undefined;
+}
+
+/** SQLite result codes that are the storage's fault (extended codes start with these). */
+const STORAGE_CODES = ['SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_READONLY', 'SQLITE_CANTOPEN', 'SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_PERM', 'SQLITE_NOMEM', 'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_PROTOCOL'];
+
+function isStorageFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && STORAGE_CODES.some((c) => code === c || code.startsWith(`${c}_`));
+}
+
+function notWritten(cause: unknown): ApiError {
+  const failure = new ApiError('unavailable', 'the database could not commit; nothing was written');
+  failure.cause = cause;
+  return failure;
 }
 
 export function createWriter(db: Db, hooks: WriterHooks = {}): Writer {
@@ -84,18 +101,20 @@ export function createWriter(db: Db, hooks: WriterHooks = {}): Writer {
           st.release.run();
           outcomes.push({ ok: true, value });
         } catch (error) {
+          // On a full disk or an I/O error SQLite may roll the whole transaction back itself:
+          // then the group fails, with this cause.
+          if (!db.inTransaction) throw error;
           st.rollbackTo.run();
           st.release.run();
           hooks.onJobRolledBack?.();
-          outcomes.push({ ok: false, error });
+          outcomes.push({ ok: false, error: isStorageFailure(error) ? notWritten(error) : error });
         }
       }
       st.commit.run();
     } catch (error) {
       if (db.inTransaction) db.exec('ROLLBACK');
       hooks.onGroupEnd?.();
-      const failure = new ApiError('unavailable', 'the database could not commit; nothing was written');
-      failure.cause = error;
+      const failure = notWritten(error);
       for (const job of group) job.reject(failure);
       finish();
       return;
