@@ -169,6 +169,8 @@ interface ProxyOptions {
   intercept?: (req: IncomingMessage, n: number) => { status: number; headers?: Record<string, string>; body?: string } | undefined;
   /** Headers added to every answer to GET /v1/events. */
   addToPolls?: Record<string, string>;
+  /** Headers taken out of every answer (lower-case names), as from an older server. */
+  drop?: string[];
 }
 
 interface Seen {
@@ -190,7 +192,9 @@ async function proxyFor(t: TestContext, upstream: string, opts: ProxyOptions = {
     }
     const isPoll = req.method === 'GET' && (req.url ?? '').startsWith('/v1/events');
     const up = http.request(upstream + req.url, { method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, { ...answer.headers, ...(isPoll ? opts.addToPolls : {}) });
+      const headers = { ...answer.headers, ...(isPoll ? opts.addToPolls : {}) };
+      for (const name of opts.drop ?? []) delete headers[name];
+      res.writeHead(answer.statusCode ?? 502, headers);
       answer.pipe(res);
     });
     up.on('error', () => res.destroy());
@@ -462,6 +466,28 @@ emit(ended=True, retried=retried)
     assert.deepEqual(waits.slice(0, 3), ['25', '5', '25'], `each client refused once: ${waits.join(',')}`);
     assert.ok(waits.length >= 5 && waits.slice(3).every((w) => w === '5'), `then 5, always: ${waits.join(',')}`);
     assert.equal((await consumerOf(g, c.id)).cursor, e2.cursor);
+  });
+
+  test('a server that does not send pollgate-max-wait: the maximum is read from the 400 that refuses the wait', async (t) => {
+    const g = await gatewayFor(t, { config: { maxWaitMs: 3_000 } });
+    const proxy = await proxyFor(t, g.url, { drop: ['pollgate-max-wait'] });
+    const tenant = freshTenant('no-header');
+    const c = await g.createConsumer({ tenant });
+    const [e1] = await publishNumbered(g, tenant, 1, 1);
+    const py = runPython(
+      t,
+      `
+stop = threading.Event()
+for event in client.events(wait=25, stop=stop):
+    emit(event=event["id"], max_wait=client.max_wait)
+    stop.set()
+client.poll(wait=25)  # nothing left: holds for the lowered wait
+`,
+      { POLLGATE_URL: proxy.url, POLLGATE_KEY: c.key },
+    );
+    assert.equal(await py.exit(), 0, py.stderr);
+    assert.deepEqual(py.lines(), [{ event: e1.id, max_wait: 3 }]);
+    assert.deepEqual(waitsAsked(proxy.seen), ['25', '3', '3'], 'refused once, then the maximum the message names');
   });
 
   test('the pollgate-max-wait header wins: on the 400 that refuses a wait, and on a 200', async (t) => {
