@@ -26,9 +26,10 @@ import { scenario as coldstart } from './coldstart.ts';
 import { scenario as drain } from './drain.ts';
 import { scenario as engines } from './engines.ts';
 import { scenario as memory } from './memory.ts';
+import { scenario as soak } from './soak.ts';
 import { scenario as wake } from './wake.ts';
 
-const SCENARIOS: Scenario[] = [publish, batchPublish, wake, memory, publishHeld, drain, push, coldstart, engines];
+const SCENARIOS: Scenario[] = [publish, batchPublish, wake, memory, publishHeld, drain, push, coldstart, engines, soak];
 /**
  * Far above the ~12 minutes a full run takes (plus ~2 minutes, once, to build the 10M-event
  * database the cold-start scenario caches): only a wedged bench ever reaches it.
