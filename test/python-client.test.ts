@@ -40,7 +40,7 @@ const SKIP_SHELL = HAVE_SHELL_TOOLS || IN_CI ? false : 'bash, curl and jq are ne
  * The README's plain shell consumer, verbatim: run by the last tests exactly as printed there.
  * The page is acked (on the next poll) only after the handler succeeded for every event of it.
  */
-export const SHELL_LOOP = `#!/usr/bin/env bash
+const SHELL_LOOP = `#!/usr/bin/env bash
 # pollgate-loop.sh HANDLER [ARGS...]: long-poll a pollgate consumer with curl and run HANDLER once
 # per event, the event's JSON on its standard input. A page is acked (riding on the next poll) only
 # after HANDLER succeeded for every event of it; a failing HANDLER stops the loop, and that page
@@ -352,6 +352,39 @@ emit(ended=True)
     assert.ok(py.lines().some((l) => l.ended));
     await waitForHeldPoll(g, c.id, false);
     assert.equal((await consumerOf(g, c.id)).cursor, evs[1].cursor, 'the ack rode on the held poll');
+  });
+
+  test('409 superseded: another poll takes over, the iterator backs off and holds again; raised after max_superseded in a row', async (t) => {
+    const g = await gatewayFor(t);
+    const tenant = freshTenant('superseded');
+    const c = await g.createConsumer({ tenant });
+    const py = runPython(
+      t,
+      `
+def on_error(error, info):
+    emit(retry=error.code, attempt=info.attempt, delay=info.delay)
+try:
+    for event in client.events(wait=25, on_error=on_error, max_superseded=1):
+        emit(event=event["id"])
+except PollgateError as error:
+    emit(raised=error.code, status=error.status)
+`,
+      { POLLGATE_URL: g.url, POLLGATE_KEY: c.key },
+    );
+    const takeOver = async () => {
+      await waitForHeldPoll(g, c.id);
+      const r = await g.json('/v1/events?wait=0', { key: c.key });
+      assert.equal(r.status, 200);
+    };
+    await takeOver();
+    await py.waitForLine((l) => l.retry === 'superseded', 'the first takeover retried');
+    await takeOver();
+    assert.equal(await py.exit(), 0, py.stderr);
+    const lines = py.lines();
+    assert.deepEqual(lines.map((l) => l.retry ?? l.raised), ['superseded', 'superseded']);
+    assert.equal(lines[0].attempt, 1);
+    assert.ok(lines[0].delay >= 0 && lines[0].delay <= 0.1, `short backoff: ${lines[0].delay}`);
+    assert.deepEqual(lines[1], { raised: 'superseded', status: 409 });
   });
 
   test('batches(): whole pages, each acked once the body asks for the next', async (t) => {
