@@ -8,80 +8,21 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { Webhook } from 'standardwebhooks';
 import { ADMIN_KEY, startGateway, type TestGateway } from './support/gateway.ts';
 import { unusedPort } from './support/receiver.ts';
 import { sleep, waitFor } from './support/wait.ts';
+import { killChildren, run, start, stop, type Child } from './support/cli.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECRET = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
 
 let tenantSeq = 0;
 const freshTenant = (label = 't') => `cli-${label}-${++tenantSeq}`;
 
-/** The environment of a child: no POLLGATE_* from the caller's shell. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('POLLGATE_')) env[k] = v;
-  return { ...env, ...extra };
-}
-
-interface Child {
-  proc: ChildProcess;
-  stdout: string;
-  stderr: string;
-  /** Resolves with the exit code (or the signal's name). */
-  exited: Promise<number | string>;
-}
-
-const children = new Set<ChildProcess>();
-
-function start(args: string[], env: Record<string, string> = {}): Child {
-  const proc = spawn(process.execPath, ['bin/pollgate.js', ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(proc);
-  const child: Child = {
-    proc,
-    stdout: '',
-    stderr: '',
-    exited: new Promise((resolve) => {
-      proc.on('exit', (code, signal) => {
-        children.delete(proc);
-        resolve(code ?? signal ?? 'unknown');
-      });
-    }),
-  };
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (child.stdout += d));
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (child.stderr += d));
-  return child;
-}
-
-/** Runs to the end (bounded); answers exit code and output. */
-async function run(args: string[], env: Record<string, string> = {}, ms = 20_000) {
-  const child = start(args, env);
-  const timer = setTimeout(() => child.proc.kill('SIGKILL'), ms);
-  const code = await child.exited;
-  clearTimeout(timer);
-  await sleep(0);
-  return { code, stdout: child.stdout, stderr: child.stderr };
-}
-
-/** Stops a long-running child with SIGTERM; answers its exit code. */
-async function stop(child: Child, ms = 10_000): Promise<number | string> {
-  child.proc.kill('SIGTERM');
-  const timer = setTimeout(() => child.proc.kill('SIGKILL'), ms);
-  const code = await child.exited;
-  clearTimeout(timer);
-  return code;
-}
-
 const lines = (text: string) => text.split('\n').filter((l) => l.trim() !== '');
 
-after(() => {
-  for (const proc of children) proc.kill('SIGKILL');
-});
+after(killChildren);
 
 describe('pollgate --help and exit codes', () => {
   test('--help works on every command and exits 0', async () => {

@@ -41,7 +41,11 @@ export function connection(opts: { url?: string; key?: string }, env: Env, keyKi
   }
   const key = opts.key ?? env[envName];
   if (!key) {
-    throw new UsageError(`no ${keyKind === 'admin' ? 'admin key' : 'consumer key'}: pass --key or set ${envName}`);
+    const where =
+      keyKind === 'admin'
+        ? ' (the server printed it when it first started and keeps it in its data directory: data/admin.key by default, e.g. POLLGATE_ADMIN_KEY=$(cat data/admin.key))'
+        : ' (shown once when the consumer was created or its key rotated)';
+    throw new UsageError(`no ${keyKind === 'admin' ? 'admin key' : 'consumer key'}: pass --key or set ${envName}${where}`);
   }
   return { url, key };
 }

@@ -14,6 +14,7 @@ import { addConsumerCommands } from './consumers.ts';
 import { addForwardCommand } from './forward.ts';
 import { addMigrateCommand } from './migrate.ts';
 import { addTailCommand } from './tail.ts';
+import { addWebhookCommands } from './webhooks.ts';
 
 const serveUsage = (options: string) => `Usage: pollgate serve [options]\n\nRun the pollgate server.\n\n${options}`;
 
@@ -45,6 +46,7 @@ export function buildProgram(env: Env, state: { serving: boolean }): Command {
   serveCmd.helpInformation = () => serveUsage(`Options (flag, environment variable, meaning):\n${configHelp()}\n`);
 
   addConsumerCommands(program, env);
+  addWebhookCommands(program, env);
   addTailCommand(program, env);
   addForwardCommand(program, env);
   addMigrateCommand(program, env);
