@@ -46,7 +46,7 @@ export function start(args: string[], env: Record<string, string> = {}): Child {
 }
 
 /** Runs to the end (bounded); answers exit code and output. */
-export async function run(args: string[], env: Record<string, string> = {}, ms = 20_000) {
+export async function run(args: string[], env: Record<string, string> = {}, ms = 60_000) {
   const child = start(args, env);
   const timer = setTimeout(() => child.proc.kill('SIGKILL'), ms);
   const code = await child.exited;
