@@ -10,6 +10,7 @@ import { CursorExpiredError, NetworkError, PollgateError } from '../client/index
 import { configHelp } from '../config.ts';
 import { VERSION } from '../version.ts';
 import { CommandFailed, UsageError, type Env } from './common.ts';
+import { addBackupCommands } from './backup.ts';
 import { addConsumerCommands } from './consumers.ts';
 import { addForwardCommand } from './forward.ts';
 import { addMigrateCommand } from './migrate.ts';
@@ -50,6 +51,7 @@ export function buildProgram(env: Env, state: { serving: boolean }): Command {
   addTailCommand(program, env);
   addForwardCommand(program, env);
   addMigrateCommand(program, env);
+  addBackupCommands(program, env);
   return program;
 }
 
