@@ -44,6 +44,8 @@ export interface Config {
   leaseTtlMs: number;
   /** Largest poll answer, by the bytes of its events' data (one larger event still goes out alone). */
   maxPageBytes: number;
+  /** Poll answers built and not yet handed to the OS, all clients together; past it pages shrink to one event. */
+  pageBytesInFlight: number;
   /** Events the push bridge reads ahead, all push consumers together, by the bytes of their data. */
   pushReadAheadBytes: number;
 }
@@ -143,6 +145,7 @@ export const OPTIONS = [
   option({ key: 'databasePoolSize', env: 'POLLGATE_DATABASE_POOL', parse: parsePositiveInt, fallback: 10, help: 'connections per node to PostgreSQL' }),
   option({ key: 'leaseTtlMs', env: 'POLLGATE_LEASE_TTL', parse: parseDuration, fallback: 15_000, help: 'push consumers of a node that died move to another node after this long' }),
   option({ key: 'maxPageBytes', env: 'POLLGATE_MAX_PAGE_BYTES', parse: parseSize, fallback: 4 * 1024 * 1024, help: 'largest poll answer by event data; more: true says the rest follows' }),
+  option({ key: 'pageBytesInFlight', env: 'POLLGATE_PAGE_BYTES_IN_FLIGHT', parse: parseSize, fallback: 128 * 1024 * 1024, help: 'poll answers not yet sent, all clients; past it answers hold one event' }),
   option({ key: 'pushReadAheadBytes', env: 'POLLGATE_PUSH_READ_AHEAD_BYTES', parse: parseSize, fallback: 64 * 1024 * 1024, help: 'events the push bridge buffers, all push consumers together' }),
   option({ key: 'logLevel', env: 'POLLGATE_LOG_LEVEL', parse: parseLevel, fallback: 'info', help: 'fatal, error, warn, info, debug, trace or silent' }),
 ] as const;

@@ -123,6 +123,14 @@ export function createMetrics(): Metrics {
     },
   });
   new Gauge({
+    name: 'pollgate_poll_bytes_unsent',
+    help: 'Bytes of event data in poll answers built and not yet handed to the OS (clients that do not read hold them; bounded by POLLGATE_PAGE_BYTES_IN_FLIGHT plus one event per connection).',
+    registers: [registry],
+    collect() {
+      if (s) this.set(s.pages.stats().bytes);
+    },
+  });
+  new Gauge({
     name: 'pollgate_consumers',
     help: 'Consumers, all modes.',
     registers: [registry],

@@ -16,6 +16,7 @@ import { generateAdminKey, hashKey, loadAdminKey } from './auth/keys.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { createMatchers } from './consumers/matchers.ts';
+import { PageBudget } from './consumers/page-budget.ts';
 import { scan } from './consumers/poll.ts';
 import { createMetrics } from './metrics.ts';
 import { createApp } from './http/app.ts';
@@ -137,6 +138,7 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
     hub,
     publish,
     matchers,
+    pages: new PageBudget(config.pageBytesInFlight),
     bridge,
     adminKeyHash,
     resolve: options.resolve,

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Matchers } from './consumers/matchers.ts';
+import type { PageBudget } from './consumers/page-budget.ts';
 import type { Metrics } from './metrics.ts';
 import type { Hub } from './hub/hub.ts';
 import type { Publish } from './publisher.ts';
@@ -21,6 +22,8 @@ export interface Services {
   hub: Hub;
   publish: Publish;
   matchers: Matchers;
+  /** Poll answers not yet sent, all clients together (POLLGATE_PAGE_BYTES_IN_FLIGHT). */
+  pages: PageBudget;
   bridge: Bridge;
   adminKeyHash: Buffer;
   metrics: Metrics;

@@ -7,10 +7,15 @@
  * batched readMany, and its scan of a waiter whose page held no match). The store's reads
  * stop at the bound themselves (both engines), so memory is bounded while reading.
  *
+ * Answers not yet sent are bounded too, over all clients (POLLGATE_PAGE_BYTES_IN_FLIGHT): a
+ * client that never reads keeps its answer in the process, and while it does, other pages
+ * shrink to what is free (one event at least), shown as pollgate_poll_bytes_unsent.
+ *
  * Sizes: events of EVENT_BYTES data; a bound of 3.5 events, so a full page holds 3.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import pino from 'pino';
 import { compileFilter } from '../src/filter/filter.ts';
 import { createHub, type WaitOutcome } from '../src/hub/hub.ts';
@@ -20,7 +25,7 @@ import { dataBytes, type Store } from '../src/store/store.ts';
 import { gatewayFor, tempDir, type TestGateway } from './support/gateway.ts';
 import { databaseUrlFor } from './support/engine.ts';
 import { FakeClock } from './support/fake-clock.ts';
-import { within } from './support/wait.ts';
+import { waitUntil, within } from './support/wait.ts';
 
 const EVENT_BYTES = 100_000;
 const BOUND = 350_000;
@@ -211,4 +216,38 @@ test('held poll whose re-read page is cut without a match: scanned on its own, w
   assert.deepEqual(events.map((e) => e.pos), [5, 6, 7]);
   assert.equal(more, true);
   assert.equal(cursor, 7);
+});
+
+async function unsentMetric(g: TestGateway): Promise<number> {
+  const text = await (await g.call('/metrics')).text();
+  const line = text.split('\n').find((l) => l.startsWith('pollgate_poll_bytes_unsent '));
+  assert.ok(line, 'pollgate_poll_bytes_unsent is on /metrics');
+  return Number(line.split(' ')[1]);
+}
+
+test('a client that never reads holds its answer in the node budget: meanwhile pages shrink to what is free, and are whole again once it leaves', async (t) => {
+  const big = 250_000;
+  const pageBound = 8_000_000; // 32 events: far more than the kernel buffers of a connection take
+  const g = await gatewayFor(t, { config: { maxPageBytes: pageBound, pageBytesInFlight: 10_000_000 } });
+  const c = await g.createConsumer({ tenant: 'pb-unread', start: 'earliest' });
+  for (const from of [1, 21]) await publishBig(g, 'pb-unread', 20, from, 'big.event', big);
+
+  // A raw connection that asks for a page and never reads the answer.
+  const stalled = net.connect({ host: '127.0.0.1', port: Number(new URL(g.url).port) });
+  t.after(() => stalled.destroy());
+  await new Promise<void>((resolve) => stalled.once('connect', resolve));
+  stalled.pause();
+  stalled.write(`GET /v1/events?wait=0&limit=1000 HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${c.key}\r\n\r\n`);
+  let unsent = 0;
+  await waitUntil(async () => (unsent = await unsentMetric(g)) >= 32 * big, 10_000, () => `the unread answer to be held (${unsent})`);
+  assert.equal(unsent, 32 * big, 'its whole answer is held until sent');
+
+  const meanwhile = await pollPage(g, c.key, 'wait=0&limit=1000');
+  assert.equal(meanwhile.events.length, 8, 'a page of what the budget has free: 2 MB, 8 events');
+  assert.equal(meanwhile.more, true);
+
+  stalled.destroy();
+  await waitUntil(async () => (await unsentMetric(g)) === 0, 5000, () => 'the budget to be released when the client left');
+  const whole = await pollPage(g, c.key, 'wait=0&limit=1000');
+  assert.equal(whole.events.length, 32, 'whole pages again');
 });

@@ -12,6 +12,8 @@
  *    it past POLLGATE_MAX_PAGE_BYTES and says more=true; an event larger than that comes
  *    alone. Each read asks the store for no more than the bound, so memory stays bounded
  *    while reading (one read and the page: about twice the bound), not only in the answer.
+ *    The bound shrinks to what the node's budget of unsent answers has free (page-budget.ts),
+ *    and an answer is held in that budget until the HTTP edge says it was sent (onSent).
  * 4. Nothing matched and the scan reached the head: wait in the hub. An empty answer's cursor
  *    is how far the log was considered, so acking it skips what the filter passed over.
  */
@@ -21,6 +23,7 @@ import { recordMatches } from '../filter/record.ts';
 import type { PageBound, Scanned, Ticket } from '../hub/hub.ts';
 import { encodeCursor } from '../store/cursor.ts';
 import { dataBytes, type ConsumerRow, type EventRecord, type Store } from '../store/store.ts';
+import type { PageBudget } from './page-budget.ts';
 import type { Services } from '../services.ts';
 import { isPushMode } from '../push/webhooks.ts';
 
@@ -44,6 +47,11 @@ export interface PollRequest {
    * resolves with `answered: true` and nothing more is sent.
    */
   answerNow?: ((result: PollResult) => void) | undefined;
+  /**
+   * Calls release once the answer has been handed to the OS or the client is gone (see
+   * page-budget.ts); undefined: the answer is gone at once.
+   */
+  onSent?: ((release: () => void) => void) | undefined;
 }
 
 export interface PollResult {
@@ -80,11 +88,28 @@ export async function poll(s: Services, req: PollRequest): Promise<PollResult & 
   const position = req.after ?? committed;
 
   const matcher = s.matchers.get(consumer.filter);
-  const bound: PageBound = { events: req.limit, bytes: s.config.maxPageBytes };
-  const found = await scan(s.store, consumer.tenant, position, bound, matcher);
+  const { pages } = s;
+  const maxBytes = s.config.maxPageBytes;
+  const room = pages.room(maxBytes);
+  const reserved = pages.hold(room); // while reading: polls reading at once share what is free
+  let found: Scanned;
+  try {
+    found = await scan(s.store, consumer.tenant, position, { events: req.limit, bytes: room }, matcher);
+  } finally {
+    reserved();
+  }
   if (found.events.length > 0 || found.more || req.waitMs === 0) {
+    holdUntilSent(pages, req, found.events);
     return { ...found, outcome: found.events.length > 0 ? 'data' : 'empty' };
   }
+  // Held: the room is looked up when a commit wakes the poll, so a wait holds no budget.
+  const bound: PageBound = {
+    events: req.limit,
+    get bytes() {
+      return pages.room(maxBytes);
+    },
+  };
+  const answerNow = req.answerNow;
 
   const outcome = await s.hub.wait({
     ticket: req.ticket,
@@ -94,10 +119,16 @@ export async function poll(s: Services, req: PollRequest): Promise<PollResult & 
     limit: bound,
     waitMs: req.waitMs,
     onGone: req.onGone,
-    answer: req.answerNow,
+    answer: answerNow
+      ? (woken) => {
+          answerNow(woken);
+          holdUntilSent(pages, req, woken.events); // only once written (a throw answers later)
+        }
+      : undefined,
   });
   switch (outcome.kind) {
     case 'events':
+      if (outcome.answered !== true) holdUntilSent(pages, req, outcome.events);
       return { events: outcome.events, cursor: outcome.cursor, more: outcome.more, outcome: 'data', answered: outcome.answered === true };
     case 'timeout':
     case 'shutdown':
@@ -110,6 +141,14 @@ export async function poll(s: Services, req: PollRequest): Promise<PollResult & 
     case 'ended':
       throw endedError(outcome.reason);
   }
+}
+
+/** An answer's bytes stay in the node's budget until the HTTP edge has sent it. */
+function holdUntilSent(pages: PageBudget, req: PollRequest, events: readonly EventRecord[]): void {
+  if (events.length === 0) return;
+  const release = pages.hold(events.reduce((sum, e) => sum + dataBytes(e), 0));
+  if (req.onSent) req.onSent(release);
+  else release();
 }
 
 function endedError(reason: string): ApiError {

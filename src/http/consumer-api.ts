@@ -14,7 +14,7 @@ import { envelopeJson } from '../store/envelope.ts';
 import type { Services } from '../services.ts';
 import { requireConsumer, type Env } from './auth.ts';
 import { readJsonBody } from './body.ts';
-import { onClientGone, RESPONSE_ALREADY_SENT, sendJsonNow } from './incoming.ts';
+import { onClientGone, RESPONSE_ALREADY_SENT, sendJsonNow, whenSent } from './incoming.ts';
 import { jsonHeaders } from './publish.ts';
 import { parseInput } from './validate.ts';
 
@@ -78,6 +78,7 @@ export function consumerRoutes(s: Services): Hono<Env> {
         ack: ackTo,
         onGone: onClientGone(c),
         answerNow: send ? (woken) => send(pollResultJson(woken, envelopeJson)) : undefined,
+        onSent: whenSent(c),
       });
     } catch (caught) {
       const error = caught instanceof ApiError && caught.code === 'superseded' ? await supersededBecause(s, consumer) : caught;

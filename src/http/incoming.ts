@@ -55,6 +55,21 @@ export function sendJsonNow(c: Context): ((body: string) => void) | null {
 export { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 
 /**
+ * Runs fn once the answer has been handed to the OS or its connection closed, whichever comes
+ * first (a client that does not read keeps a large answer in this process until then); at
+ * once when not on Node. Every response ends in one of the two, so fn always runs.
+ */
+export function whenSent(c: Context): (fn: () => void) => void {
+  const outgoing = (c.env as NodeEnv)?.outgoing;
+  if (!outgoing) return (fn) => fn();
+  return (fn) => {
+    if (outgoing.writableFinished || outgoing.destroyed) return fn();
+    outgoing.once('finish', fn);
+    outgoing.once('close', fn);
+  };
+}
+
+/**
  * Subscribes to the client going away before its answer is complete; returns the
  * unsubscribe. On Node it listens on the ServerResponse; elsewhere on the request's signal.
  */
