@@ -45,6 +45,8 @@ describe('pollgate --help and exit codes', () => {
       ['bridge'],
       ['bridge', 'pause'],
       ['bridge', 'resume'],
+      ['backup'],
+      ['restore'],
       ['publish'],
       ['tail'],
       ['forward'],

@@ -13,7 +13,7 @@
 import { test, describe, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http, { type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,37 +37,16 @@ const SKIP_PYTHON = HAVE_PYTHON || IN_CI ? false : 'python3 is not on PATH (inst
 const SKIP_SHELL = HAVE_SHELL_TOOLS || IN_CI ? false : 'bash, curl and jq are needed for the README loop (install them to run it)';
 
 /**
- * The README's plain shell consumer, verbatim: run by the last tests exactly as printed there.
- * The page is acked (on the next poll) only after the handler succeeded for every event of it.
+ * The README's plain shell consumer, read from README.md and run exactly as printed there (so
+ * the two cannot drift apart). The page is acked (on the next poll) only after the handler
+ * succeeded for every event of it.
  */
-const SHELL_LOOP = `#!/usr/bin/env bash
-# pollgate-loop.sh HANDLER [ARGS...]: long-poll a pollgate consumer with curl and run HANDLER once
-# per event, the event's JSON on its standard input. A page is acked (riding on the next poll) only
-# after HANDLER succeeded for every event of it; a failing HANDLER stops the loop, and that page
-# comes again on the next run.
-set -euo pipefail
-: "\${POLLGATE_URL:=http://127.0.0.1:8080}" "\${POLLGATE_KEY:?set POLLGATE_KEY to the consumer key (pgk_...)}"
-ack="" delay=1
-while true; do
-  # No wait=: the server holds for its default (25 s, or its POLLGATE_MAX_WAIT if that is lower).
-  out=$(curl -sS -G --max-time 45 -w '\\n%{http_code}' -H "Authorization: Bearer $POLLGATE_KEY" \\
-    \${ack:+--data-urlencode "ack=$ack"} "$POLLGATE_URL/v1/events") || out=$'\\n000'
-  status=\${out##*$'\\n'} body=\${out%$'\\n'*}
-  case $status in
-    200)
-      delay=1
-      jq -c '.events[]' <<<"$body" | while IFS= read -r event; do "$@" <<<"$event"; done
-      ack=$(jq -r '.cursor' <<<"$body") ;;
-    409)  # another poll took over this consumer: retry; anything else (push_mode...) is final
-      [[ $body == *'"superseded"'* ]] || { echo "pollgate: HTTP 409: $body" >&2; exit 1; }
-      sleep 1 ;;
-    000|408|429|5??)  # no answer, overloaded or restarting: back off (with jitter) and retry
-      echo "pollgate: HTTP $status; retrying" >&2
-      sleep "$(( RANDOM % delay + 1 ))"; delay=$(( delay < 30 ? delay * 2 : 30 )) ;;
-    *) echo "pollgate: HTTP $status: $body" >&2; exit 1 ;;  # 401, 404, 410 cursor_expired...
-  esac
-done
-`;
+const SHELL_LOOP = (() => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const block = /### Plain shell[\s\S]*?```bash\n([\s\S]*?)```/.exec(readme);
+  if (!block) throw new Error('README.md: no ```bash block under "### Plain shell"');
+  return block[1]!;
+})();
 
 /** Python prelude of every script: the client from $POLLGATE_URL/$POLLGATE_KEY, emit() for lines. */
 const PRELUDE = `
