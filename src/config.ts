@@ -28,6 +28,8 @@ export interface Config {
   /** An idle keep-alive connection is closed after this. */
   keepAliveTimeoutMs: number;
   logLevel: string;
+  /** auto: readable lines when stdout is a terminal, JSON lines otherwise. */
+  logFormat: 'auto' | 'json' | 'pretty';
   /** Delays between delivery attempts of a stuck event; the last one repeats. */
   retryScheduleMs: number[];
   /** After this long failing on one event, a webhook is disabled. */
@@ -108,6 +110,11 @@ function parseDatabaseUrl(text: string): string {
   return text;
 }
 
+function parseLogFormat(text: string): Config['logFormat'] {
+  if (text !== 'auto' && text !== 'json' && text !== 'pretty') throw new Error(`"${text}" is not one of auto, json, pretty`);
+  return text;
+}
+
 function parseLevel(text: string): string {
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(text)) throw new Error(`"${text}" is not one of ${levels.join(', ')}`);
@@ -148,6 +155,7 @@ export const OPTIONS = [
   option({ key: 'pageBytesInFlight', env: 'POLLGATE_PAGE_BYTES_IN_FLIGHT', parse: parseSize, fallback: 128 * 1024 * 1024, help: 'poll answers not yet sent, all clients; past it answers hold one event' }),
   option({ key: 'pushReadAheadBytes', env: 'POLLGATE_PUSH_READ_AHEAD_BYTES', parse: parseSize, fallback: 64 * 1024 * 1024, help: 'events the push bridge buffers, all push consumers together' }),
   option({ key: 'logLevel', env: 'POLLGATE_LOG_LEVEL', parse: parseLevel, fallback: 'info', help: 'fatal, error, warn, info, debug, trace or silent' }),
+  option({ key: 'logFormat', env: 'POLLGATE_LOG_FORMAT', parse: parseLogFormat, fallback: 'auto', help: 'auto (readable at a terminal, else JSON lines), json or pretty' }),
 ] as const;
 
 const flagOf = (env: string) => env.slice('POLLGATE_'.length).toLowerCase().replaceAll('_', '-');

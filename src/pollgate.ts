@@ -11,7 +11,7 @@ import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { nanoid } from 'nanoid';
 import { serve } from '@hono/node-server';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { generateAdminKey, hashKey, loadAdminKey } from './auth/keys.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
@@ -29,6 +29,7 @@ import type { Resolver } from './push/targets.ts';
 import { VERSION } from './version.ts';
 import type { Services } from './services.ts';
 import { linkNodes } from './hub/cluster.ts';
+import { createLogger } from './log.ts';
 import { showHeldPolls } from './hub/visible-polls.ts';
 import { openStore } from './store/open.ts';
 import { createRetention } from './store/retention.ts';
@@ -57,17 +58,7 @@ const DRAIN_MS = 5_000;
 
 export async function createPollgate(config: Config, options: PollgateOptions = {}): Promise<Pollgate> {
   const clock = options.clock ?? systemClock;
-  const logger =
-    options.logger ??
-    pino({
-      level: config.logLevel,
-      base: { service: 'pollgate' },
-      // Belt and braces: nothing logs these, and if something ever does they are masked.
-      redact: { paths: ['key', 'secret', 'adminKey', '*.key', '*.secret', '*.authorization', 'headers.authorization'], censor: '[redacted]' },
-    },
-    // Synchronous writes: nothing is buffered at exit, so a closed stdout (log shipper gone)
-    // drops log lines instead of spinning the exit-time flush on EPIPE forever.
-    pino.destination({ dest: 1, sync: true }));
+  const logger = options.logger ?? createLogger(config.logLevel, config.logFormat);
   // Start and stop lines are shown at any level but silent: an operator who asked for warnings
   // only still needs to see where the server listens and that it stopped.
   const lifecycleLog = logger.level === 'silent' ? logger : logger.child({}, { level: 'info' });
@@ -165,10 +156,15 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
         const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port, ...serverOptions(config) }, (info) => {
           retention.start();
           void bridge.start();
+          const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${info.port}`;
           lifecycleLog.info(
-            { host: config.host, port: info.port, engine: store.engine, node: store.nodeId, ...(store.engine === 'sqlite' ? { dataDir: config.dataDir } : {}) },
+            // The message stays exactly this: scripts wait for it and read `port` from the line.
+            { url, ui: `${url}/ui`, host: config.host, port: info.port, engine: store.engine, node: store.nodeId, ...(store.engine === 'sqlite' ? { dataDir: config.dataDir } : {}) },
             'pollgate listening',
           );
+          if (config.allowPrivateTargets) {
+            logger.warn('POLLGATE_ALLOW_PRIVATE_TARGETS is on: webhooks may target loopback, private and metadata addresses; turn it off unless every admin is trusted');
+          }
           resolve(info);
         }) as Server;
         s.once('error', reject);
