@@ -128,6 +128,12 @@ export interface PollStart {
   generation: number;
 }
 
+export interface PollActivity {
+  lastPollAt: number | null;
+  /** The deadline of a poll held now, on any node; null when none is held. */
+  heldUntil: number | null;
+}
+
 export interface ConsumerChanges {
   name?: string | null;
   filter?: string | null;
@@ -150,12 +156,6 @@ export interface Signals {
   onReconnect(fn: () => void): void;
   close(): Promise<void>;
 }
-export interface PollActivity {
-  lastPollAt: number | null;
-  /** The deadline of a poll held now, on any node; null when none is held. */
-  heldUntil: number | null;
-}
-
 
 export interface Store {
   readonly engine: 'sqlite' | 'postgres';
