@@ -251,3 +251,30 @@ test('a client that never reads holds its answer in the node budget: meanwhile p
   const whole = await pollPage(g, c.key, 'wait=0&limit=1000');
   assert.equal(whole.events.length, 32, 'whole pages again');
 });
+
+test('with no room left a page holds one event, and a filtered scan still reads the log in steps, not one query per passed-over event', async (t) => {
+  const g = await gatewayFor(t, { config: { pageBytesInFlight: 0 } });
+  const c = await g.createConsumer({ tenant: 'pb-steps', start: 'earliest', filter: { types: ['keep'] } });
+  for (let b = 0; b < 2; b++) {
+    await g.publish(Array.from({ length: 1000 }, (_, i) => ({ tenant: 'pb-steps', type: 'skip', data: { i, pad: 'z'.repeat(200) } })));
+  }
+  await g.publish([{ tenant: 'pb-steps', type: 'keep', data: { i: 1 } }, { tenant: 'pb-steps', type: 'keep', data: { i: 2 } }]);
+
+  const services = g.gateway.services;
+  const real = services.store;
+  let reads = 0;
+  services.store = Object.assign(Object.create(real) as typeof real, {
+    read: (...args: Parameters<typeof real.read>) => {
+      reads += 1;
+      return real.read(...args);
+    },
+  });
+  try {
+    const page = await pollPage(g, c.key, 'wait=0&limit=100');
+    assert.deepEqual(page.events.map((e) => e.data.i), [1], 'one event when nothing is free');
+    assert.equal(page.more, true);
+    assert.ok(reads <= 20, `2,000 passed-over events in ${reads} reads`);
+  } finally {
+    services.store = real;
+  }
+});

@@ -10,8 +10,8 @@
  *    a scan that stops early answers at once with the position it reached and more=true.
  *    A page is bounded by bytes too (PageBound): it stops before the event that would take
  *    it past POLLGATE_MAX_PAGE_BYTES and says more=true; an event larger than that comes
- *    alone. Each read asks the store for no more than the bound, so memory stays bounded
- *    while reading (one read and the page: about twice the bound), not only in the answer.
+ *    alone. Each read asks the store for no more than the bound (SCAN_BYTES at least), so
+ *    memory stays bounded while reading (one read and the page), not only in the answer.
  *    The bound shrinks to what the node's budget of unsent answers has free (page-budget.ts),
  *    and an answer is held in that budget until the HTTP edge says it was sent (onSent).
  * 4. Nothing matched and the scan reached the head: wait in the hub. An empty answer's cursor
@@ -30,6 +30,12 @@ import { isPushMode } from '../push/webhooks.ts';
 export const SCAN_BUDGET = 10_000;
 /** Rows per read: the largest page (limit 1000) and one more, so a full page needs one read to know `more`. */
 const SCAN_CHUNK = 1001;
+/**
+ * Bytes one read may bring at least, whatever room the page has left: passed-over events are
+ * dropped at once, so a filtered scan with little room goes on in steps of this, not one
+ * event per query.
+ */
+const SCAN_BYTES = 64 * 1024;
 
 export interface PollRequest {
   consumer: ConsumerRow;
@@ -172,7 +178,7 @@ export async function scan(store: Store, tenant: string, position: number, bound
   const full = () => ({ events, cursor: events[events.length - 1]!.pos, more: true });
   for (;;) {
     const chunk = Math.min(SCAN_CHUNK, Math.max(bound.events + 1, 64));
-    const page = await store.read(tenant, pos, chunk, bound.bytes);
+    const page = await store.read(tenant, pos, chunk, Math.max(bound.bytes, SCAN_BYTES));
     checkPosition(pos, page.head, page.trimmedThrough);
     for (const r of page.records) {
       scanned += 1;
