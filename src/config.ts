@@ -44,6 +44,8 @@ export interface Config {
   databasePoolSize: number;
   /** How long a node's claim on a push consumer lasts unrenewed: the takeover time when a node dies. */
   leaseTtlMs: number;
+  /** SIGTERM: the longest a stop may take; connections still open at half of it are cut, and past it the process exits 1. */
+  shutdownTimeoutMs: number;
   /** Largest poll answer, by the bytes of its events' data (one larger event still goes out alone). */
   maxPageBytes: number;
   /** Poll answers built and not yet handed to the OS, all clients together; past it pages shrink to one event. */
@@ -151,6 +153,7 @@ export const OPTIONS = [
   option({ key: 'databaseUrl', env: 'POLLGATE_DATABASE_URL', parse: parseDatabaseUrl, fallback: undefined, help: 'postgres://… to run on PostgreSQL (many nodes); unset: SQLite in the data directory' }),
   option({ key: 'databasePoolSize', env: 'POLLGATE_DATABASE_POOL', parse: parsePositiveInt, fallback: 10, help: 'connections per node to PostgreSQL' }),
   option({ key: 'leaseTtlMs', env: 'POLLGATE_LEASE_TTL', parse: parseDuration, fallback: 15_000, help: 'push consumers of a node that died move to another node after this long' }),
+  option({ key: 'shutdownTimeoutMs', env: 'POLLGATE_SHUTDOWN_TIMEOUT', parse: parseDuration, fallback: 10_000, help: 'longest a SIGTERM stop may take (open requests are cut at half of it); then exit 1' }),
   option({ key: 'maxPageBytes', env: 'POLLGATE_MAX_PAGE_BYTES', parse: parseSize, fallback: 4 * 1024 * 1024, help: 'largest poll answer by event data; more: true says the rest follows' }),
   option({ key: 'pageBytesInFlight', env: 'POLLGATE_PAGE_BYTES_IN_FLIGHT', parse: parseSize, fallback: 128 * 1024 * 1024, help: 'poll answers not yet sent, all clients; past it answers hold one event' }),
   option({ key: 'pushReadAheadBytes', env: 'POLLGATE_PUSH_READ_AHEAD_BYTES', parse: parseSize, fallback: 64 * 1024 * 1024, help: 'events the push bridge buffers, all push consumers together' }),

@@ -53,9 +53,6 @@ export interface Pollgate {
   stop(): Promise<void>;
 }
 
-/** How long stop() lets answered connections finish before cutting them. */
-const DRAIN_MS = 5_000;
-
 export async function createPollgate(config: Config, options: PollgateOptions = {}): Promise<Pollgate> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.logLevel, config.logFormat);
@@ -175,21 +172,22 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
 
     async stop() {
       if (closing) return;
-      closing = true;
+      closing = true; // from here on, new requests are answered 503
       retention.stop();
       nodeLink.stop();
-      const closed = server
-        ? new Promise<void>((resolve) => server!.close(() => resolve()))
-        : Promise.resolve();
       hub.shutdown();
+      // Attempts in flight end at once (they are retried after a restart). The port stays bound
+      // until the work that uses the database has stopped, so no second instance can start
+      // beside this one while it still pushes.
       await bridge.stop();
       await deliverer.close();
       if (server) {
         const s = server;
+        const closed = new Promise<void>((resolve) => s.close(() => resolve()));
         s.closeIdleConnections();
         // Answered polls leave their connections idle a moment later; close those too.
         const sweep = setInterval(() => s.closeIdleConnections(), 50);
-        const cut = setTimeout(() => s.closeAllConnections(), DRAIN_MS);
+        const cut = setTimeout(() => s.closeAllConnections(), config.shutdownTimeoutMs / 2);
         await closed;
         clearInterval(sweep);
         clearTimeout(cut);

@@ -2,6 +2,10 @@
  * Running the server as a process: configuration from POLLGATE_* variables and flags, start,
  * and SIGTERM/SIGINT handling (graceful stop, exit 0). Used by `npm start` (src/main.ts) and
  * by `pollgate serve`.
+ *
+ * A stop is bounded: if it has not finished within POLLGATE_SHUTDOWN_TIMEOUT (a database that
+ * no longer answers, say), the process says so and exits 1 rather than lingering with the
+ * database open and its work half stopped.
  */
 import { ConfigError, configHelp, loadConfig, type Config } from './config.ts';
 import { createPollgate } from './pollgate.ts';
@@ -52,6 +56,13 @@ export async function serve(argv: string[], env: Record<string, string | undefin
     if (stopping) return;
     stopping = true;
     gateway.services.logger.info({ signal }, 'stopping');
+    setTimeout(() => {
+      gateway.services.logger.fatal(
+        { signal, timeoutMs: config.shutdownTimeoutMs, setting: 'POLLGATE_SHUTDOWN_TIMEOUT' },
+        'stop did not finish in time; exiting with status 1',
+      );
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
     try {
       await gateway.stop();
       process.exit(0);

@@ -242,7 +242,7 @@ describe('PATCH /v1/consumers/:id/webhook', () => {
       ['ftp url', { url: 'ftp://127.0.0.1/x' }, 'url'],
       ['url with credentials', { url: 'http://user:pw@127.0.0.1:9/' }, 'url'],
       ['method GET', { method: 'GET' }, 'method'],
-      ['reserved header', { headers: { 'webhook-signature': 'v1,forged' } }, 'headers'],
+      ['reserved header', { headers: { 'webhook-signature': 'v1,forged' } }, 'headers.webhook-signature'],
       ['headers null', { headers: null }, 'headers'],
       ['bad secret', { secret: 'not-a-secret' }, 'secret'],
     ];

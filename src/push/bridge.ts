@@ -83,6 +83,11 @@ export async function createBridge(deps: BridgeDeps): Promise<Bridge> {
   let renewTimer: NodeJS.Timeout | null = null;
   let claiming: Promise<void> | null = null;
   const changing = new Map<string, Promise<unknown>>();
+  /**
+   * Consumers whose change is under way: no worker is launched for them until it has committed,
+   * or a renewal meanwhile would start one on the old row (an attempt the change then waits for).
+   */
+  const onHold = new Set<string>();
 
   /** One node: the toggle in memory is the truth. Several: another node may have flipped it. */
   const bridgeEnabled =
@@ -106,8 +111,9 @@ export async function createBridge(deps: BridgeDeps): Promise<Bridge> {
 
   /** Starts a worker for a lease just claimed, from what is in the database. */
   async function launch(lease: Lease, validUntil: number): Promise<void> {
+    if (onHold.has(lease.consumerId)) return;
     const [webhook, consumer] = await Promise.all([store.getWebhook(lease.consumerId), store.getConsumer(lease.consumerId)]);
-    if (!running || workers.has(lease.consumerId)) return;
+    if (!running || workers.has(lease.consumerId) || onHold.has(lease.consumerId)) return;
     if (!webhook || webhook.enabled !== 1 || !consumer) return;
     const worker = new Worker(
       {
@@ -230,13 +236,15 @@ export async function createBridge(deps: BridgeDeps): Promise<Bridge> {
       // Changes to one consumer run one after another.
       const previous = changing.get(consumerId) ?? Promise.resolve();
       const run = previous.catch(() => {}).then(async () => {
-        await halt(consumerId, false);
+        onHold.add(consumerId);
         try {
+          await halt(consumerId, false);
           return await fn();
         } finally {
           // Whoever delivered it (here or on another node) is fenced out; the next claim
           // starts from the changed rows.
           await store.releaseLease(consumerId).catch(() => {});
+          onHold.delete(consumerId);
           if (running) await claim();
         }
       });

@@ -1,12 +1,22 @@
 /**
  * One delivery attempt: a signed request to the webhook, classified into an outcome.
- * Uses one keep-alive undici Agent for all targets; redirects are never followed (a 3xx is a
- * failed attempt and its Location is not contacted); the whole attempt is bounded by the
- * webhook's timeout; unless private targets are allowed, sockets only connect to addresses
- * the SSRF guard approved (targets.ts).
+ *
+ * 1. Every attempt ends within the webhook's timeout, whatever the receiver, the network or
+ *    the HTTP client does: the exchange (connect, request, answer, the answer's body) races a
+ *    hard deadline, and a shutdown signal ends it at once. The loser's connection is destroyed,
+ *    so nothing of it lingers.
+ * 2. Each attempt has a connection of its own (connections.ts): a refused, failed or hung
+ *    attempt cannot use up or block what another webhook on the same receiver needs.
+ * 3. Headers the client could not send (a webhook stored before they were checked at
+ *    configuration) make a failed attempt with error `invalid_header`, never an exception.
+ * 4. Redirects are never followed (a 3xx is a failed attempt and its Location is not
+ *    contacted); unless private targets are allowed, sockets only connect to addresses the
+ *    SSRF guard approved (targets.ts).
  */
 import { isIP } from 'node:net';
-import { Agent, request } from 'undici';
+import { request } from 'undici';
+import { createConnections } from './connections.ts';
+import { sendProblem } from './headers.ts';
 import { hostOf, isPrivateAddress, publicLookup, TargetNotAllowed, type Resolver } from './targets.ts';
 import { signatureHeaders } from './signing.ts';
 
@@ -26,6 +36,7 @@ export type ErrorClass =
   | 'tls'
   | 'http_status'
   | 'target_not_allowed'
+  | 'invalid_header'
   | 'network';
 
 export interface AttemptOutcome {
@@ -40,38 +51,59 @@ export interface AttemptOutcome {
 }
 
 export interface Deliverer {
-  /** Sends body (the envelope) for event id; aborted by signal (shutdown) or the timeout. */
+  /** Sends body (the envelope) for event id; ends by the timeout, or at once when signal aborts (shutdown). */
   deliver(target: Target, eventId: string, body: string, signal?: AbortSignal): Promise<AttemptOutcome>;
+  /** Connections in use by attempts, and kept idle. */
+  connections(): { busy: number; idle: number };
   close(): Promise<void>;
 }
 
 /** Bytes of a response body read (and dropped) before the connection is reused. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
+type Race =
+  | { kind: 'answer'; status: number; retryAfter: string | string[] | undefined; complete: boolean }
+  | { kind: 'error'; error: unknown }
+  | { kind: 'timeout' }
+  | { kind: 'stopped' };
+
 export function createDeliverer(opts: { allowPrivateTargets: boolean; userAgent: string; resolve?: Resolver }): Deliverer {
-  const agent = new Agent({
-    keepAliveTimeout: 30_000,
-    connections: 16, // per origin: consumers sharing a receiver each get a socket
-    connect: opts.allowPrivateTargets ? {} : { lookup: publicLookup(opts.resolve) as never },
-  });
+  const connections = createConnections(opts.allowPrivateTargets ? {} : { connect: { lookup: publicLookup(opts.resolve) as never } });
 
   async function deliver(target: Target, eventId: string, body: string, signal?: AbortSignal): Promise<AttemptOutcome> {
     const started = performance.now();
-    const done = (o: Omit<AttemptOutcome, 'durationMs'>): AttemptOutcome => ({
+    const done = (o: Omit<AttemptOutcome, 'durationMs' | 'status' | 'retryAfterMs'> & Partial<AttemptOutcome>): AttemptOutcome => ({
+      status: null,
+      retryAfterMs: null,
       ...o,
       durationMs: Math.round(performance.now() - started),
     });
-    const url = new URL(target.url);
+    const fail = (error: ErrorClass, detail: string) => done({ ok: false, error, detail });
+
+    const unsendable = sendProblem(target.headers);
+    if (unsendable) {
+      return fail('invalid_header', `header ${JSON.stringify(unsendable.name)}: ${unsendable.problem}; change the webhook's headers`);
+    }
+    let url: URL;
+    try {
+      url = new URL(target.url);
+    } catch {
+      return fail('network', 'the webhook URL does not parse');
+    }
     const host = hostOf(url);
     // Names are checked at connect time by lookupPublic; literal addresses never reach a lookup.
     if (!opts.allowPrivateTargets && isIP(host) && isPrivateAddress(host)) {
-      return done({ ok: false, status: null, error: 'target_not_allowed', detail: `${host} is not allowed`, retryAfterMs: null });
+      return fail('target_not_allowed', `${host} is not allowed`);
     }
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), target.timeoutMs);
-    const onAbort = () => timeout.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) return fail('network', 'stopping: not attempted');
+
+    let client;
     try {
+      client = connections.take(url.origin);
+    } catch (error) {
+      return fail('network', (error as Error).message);
+    }
+    const exchange: Promise<Race> = (async () => {
       const res = await request(url, {
         method: target.method as 'POST',
         headers: {
@@ -81,39 +113,62 @@ export function createDeliverer(opts: { allowPrivateTargets: boolean; userAgent:
           ...signatureHeaders(target.secret, eventId, Math.floor(Date.now() / 1000), body),
         },
         body,
-        dispatcher: agent,
-        signal: timeout.signal,
+        dispatcher: client,
       });
-      await drain(res.body);
-      const ok = res.statusCode >= 200 && res.statusCode < 300;
-      return done({
-        ok,
-        status: res.statusCode,
-        error: ok ? null : 'http_status',
-        detail: ok ? null : `HTTP ${res.statusCode}`,
-        retryAfterMs: ok ? null : parseRetryAfter(res.headers['retry-after']),
-      });
-    } catch (error) {
-      const kind = timeout.signal.aborted && !signal?.aborted ? 'timeout' : classify(error);
-      return done({ ok: false, status: null, error: kind, detail: describe(error, kind, target.timeoutMs), retryAfterMs: null });
+      const complete = await drain(res.body);
+      return { kind: 'answer' as const, status: res.statusCode, retryAfter: res.headers['retry-after'], complete };
+    })().catch((error: unknown) => ({ kind: 'error' as const, error }));
+
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const cut = new Promise<Race>((resolve) => {
+      timer = setTimeout(() => resolve({ kind: 'timeout' }), target.timeoutMs);
+      if (signal) {
+        onAbort = () => resolve({ kind: 'stopped' });
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+    try {
+      const result = await Promise.race([exchange, cut]);
+      if (result.kind === 'answer') {
+        if (result.complete) connections.release(client);
+        else connections.discard(client);
+        const ok = result.status >= 200 && result.status < 300;
+        if (ok) return done({ ok, status: result.status, error: null, detail: null });
+        return done({
+          ok,
+          status: result.status,
+          error: 'http_status',
+          detail: `HTTP ${result.status}`,
+          retryAfterMs: parseRetryAfter(result.retryAfter),
+        });
+      }
+      // Whatever the exchange still holds (a socket, a queued request) goes with its connection.
+      connections.discard(client);
+      if (result.kind === 'timeout') return fail('timeout', `no complete answer within ${target.timeoutMs} ms`);
+      if (result.kind === 'stopped') return fail('network', 'cut short: stopping');
+      const kind = classify(result.error);
+      return fail(kind, describe(result.error));
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
   }
 
-  return { deliver, close: () => agent.close() };
+  return { deliver, connections: () => connections.stats(), close: () => connections.close() };
 }
 
-async function drain(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<void> {
+/** Reads and drops the answer's body; false when it was too long to read (the connection is not reused). */
+async function drain(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<boolean> {
   let read = 0;
   for await (const chunk of body) {
     read += chunk.length;
     if (read > MAX_RESPONSE_BYTES) {
       body.destroy();
-      return;
+      return false;
     }
   }
+  return true;
 }
 
 function codeOf(error: unknown): string {
@@ -136,8 +191,7 @@ export function classify(error: unknown): ErrorClass {
   return 'network';
 }
 
-function describe(error: unknown, kind: ErrorClass, timeoutMs: number): string {
-  if (kind === 'timeout') return `no complete answer within ${timeoutMs} ms`;
+function describe(error: unknown): string {
   const message = (error as Error)?.message ?? String(error);
   return message.slice(0, 200);
 }
