@@ -32,6 +32,7 @@
  */
 import { readdirSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { consumerFixture, createConsumers, POLL_TENANTS, pollTenant, type Consumer } from './lib/consumers.ts';
 import { IpcChild } from './lib/ipc.ts';
 import { createDatabase, postgresUnavailable, type BenchDatabase } from './lib/postgres.ts';
@@ -42,7 +43,7 @@ import { adminJson, startPollgate, type PollgateServer } from './lib/servers.ts'
 import type { PollerStats } from './lib/soak-poller.ts';
 import { seededRandom, SoakPublisher } from './lib/soak-publisher.ts';
 import type { Behaviour, ReceiverStats } from './lib/soak-receiver.ts';
-import { foldRows, renderSeries, trend, type SoakSample } from './lib/soak-series.ts';
+import { foldRows, heapLows, renderSeries, trend, type SoakSample } from './lib/soak-series.ts';
 import { fmt, spread } from './lib/stats.ts';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 5);
@@ -157,6 +158,8 @@ function counters(m: Scrape) {
     pushOk: m.get('pollgate_webhook_deliveries_total', { outcome: 'ok' }) || 0,
     pushAll: m.get('pollgate_webhook_deliveries_total') || 0,
     pollTimeouts: m.get('pollgate_poll_outcomes_total', { outcome: 'timeout' }) || 0,
+    gcS: m.get('nodejs_gc_duration_seconds_sum') || 0,
+    commitS: m.get('pollgate_commit_duration_seconds_sum') || 0,
   };
 }
 
@@ -222,6 +225,10 @@ export const scenario: Scenario = {
       await receiver.request({ op: 'stats' });
       let cpu0 = cpuSeconds(pid) ?? 0;
       let clientCpu0 = clientCpuSeconds([poller, receiver]);
+      // A control: the bench's own loop (light work) measured like the server's. What it shows,
+      // the machine's other load did; what only the server shows is the server's own.
+      const benchLoop = monitorEventLoopDelay({ resolution: 10 });
+      benchLoop.enable();
       const t0 = performance.now();
       let tPrev = t0;
       let tProcPrev = t0;
@@ -263,6 +270,8 @@ export const scenario: Scenario = {
           clientCpuPct: (100 * (clientCpu1 - clientCpu0)) / procS,
           loadavg1: os.loadavg()[0]!,
           ...eventLoopDelay(m1),
+          benchEldP99Ms: benchLoop.count > 0 ? benchLoop.percentile(99) / 1e6 : Number.NaN,
+          benchEldMaxMs: benchLoop.count > 0 ? benchLoop.max / 1e6 : Number.NaN,
           scrapeMs: m1.ms,
           held: m1.get('pollgate_polls_held'),
           publishedEvents: pub.events,
@@ -274,14 +283,18 @@ export const scenario: Scenario = {
           pollNon200: Object.entries(p.statuses).reduce((n, [status, count]) => n + (status === '200' ? 0 : count), 0),
           pollP99Ms: p.latency.p99,
           pollTimeouts: c1.pollTimeouts - c0.pollTimeouts,
+          gcPct: (100 * (c1.gcS - c0.gcS)) / intervalS,
+          writerPct: (100 * (c1.commitS - c0.commitS)) / intervalS,
           pushOk: c1.pushOk - c0.pushOk,
           pushFailed: c1.pushAll - c1.pushOk - (c0.pushAll - c0.pushOk),
           pushP99Ms: r.latency.p99,
           hungOpen: r.hungOpen,
+          webhookConnections: r.connections,
           lagging: m1.get('pollgate_consumers_lagging'),
           healthyLagMax: Math.max(0, ...lags.map((s) => s.value)),
         });
         if (p.oddSample.length > 0) ctx.log(`soak: odd poll answers: ${p.oddSample.join(' | ')}`);
+        benchLoop.reset();
         m0 = m1;
         cpu0 = cpu1;
         clientCpu0 = clientCpu1;
@@ -336,6 +349,7 @@ export const scenario: Scenario = {
       const rss = trend(steady, (s) => s.rssMiB);
       const fdTrend = trend(steady, (s) => s.fds);
       const heap = trend(steady, (s) => s.heapUsedMiB);
+      const lows = heapLows(steady, 60);
       const rows = foldRows(samples, rowS);
       const series = renderSeries(rows);
       const worst = <K extends keyof SoakSample>(k: K) => Math.max(...samples.map((s) => s[k] as number).filter((v) => !Number.isNaN(v)));
@@ -351,13 +365,14 @@ export const scenario: Scenario = {
         pushOk: samples.reduce((n, s) => n + s.pushOk, 0),
         pushFailed: samples.reduce((n, s) => n + s.pushFailed, 0),
         hungOpenMax: worst('hungOpen'),
+        webhookConnectionsMax: worst('webhookConnections'),
         scrapeMsMax: worst('scrapeMs'),
       };
       const summary = [
         `RSS first ${fmt(rss.first)} → last ${fmt(rss.last)} MiB (min ${fmt(rss.min)}, max ${fmt(rss.max)}), fitted ${rss.perMinute >= 0 ? '+' : ''}${fmt(rss.perMinute)} MiB/min over the steady ${Math.round(rss.spanS)} s`,
         `open fds first ${fdTrend.first} → last ${fdTrend.last} (min ${fdTrend.min}, max ${fdTrend.max}), fitted ${fdTrend.perMinute >= 0 ? '+' : ''}${fmt(fdTrend.perMinute)}/min`,
-        `JS heap used first ${fmt(heap.first)} → last ${fmt(heap.last)} MiB (min ${fmt(heap.min)}, max ${fmt(heap.max)})`,
-        `event-loop delay: worst p99 of a ${SAMPLE_S}-s interval ${fmt(worst('eldP99Ms'))} ms, worst max ${fmt(worst('eldMaxMs'))} ms (prom-client samples every 10 ms: an idle loop reads ~10.1 ms)`,
+        `JS heap used first ${fmt(heap.first)} → last ${fmt(heap.last)} MiB (min ${fmt(heap.min)}, max ${fmt(heap.max)}); its low point in each minute of the steady part (what stays alive): ${lows.map((l) => fmt(l.mib)).join(', ')} MiB`,
+        `event-loop delay: worst p99 of a ${SAMPLE_S}-s interval ${fmt(worst('eldP99Ms'))} ms, worst max ${fmt(worst('eldMaxMs'))} ms; the bench's own loop in the same intervals: worst p99 ${fmt(worst('benchEldP99Ms'))} ms, worst max ${fmt(worst('benchEldMaxMs'))} ms (both sample every 10 ms: an idle loop reads ~10.1 ms)`,
       ];
       process.stdout.write(
         `\n${label}: time series (a row per ${rowS} s; latencies and ELD are the worst ${SAMPLE_S}-s interval of the row; "steady" starts at ${Math.round(warmupS)} s)\n\n${series}\n\n${summary.map((l) => `- ${l}`).join('\n')}\n`,
@@ -370,7 +385,7 @@ export const scenario: Scenario = {
         `load average ${loadStart.toFixed(2)} at the start, ${loadEnd.toFixed(2)} at the end (2 shared cores)`,
         `published ${sent} events, ${acknowledged} acknowledged (${totals.publishRetries} requests retried, ${totals.shed} events shed by the in-flight cap); ` +
           `polls: ${totals.pollEvents} events received, ${totals.pollRepeats} repeats, ${totals.pollTimeouts} timeouts (empty answers), ${totals.pollNon200} answers other than 200; ` +
-          `push: ${totals.pushOk} deliveries ok, ${totals.pushFailed} failed attempts; at most ${totals.hungOpenMax} requests hung open at the receiver`,
+          `push: ${totals.pushOk} deliveries ok, ${totals.pushFailed} failed attempts; at most ${totals.hungOpenMax} requests hung open at the receiver and ${totals.webhookConnectionsMax} connections open to the receivers`,
         `lost: ${lost === 0 ? '0' : `${lost} (${[...check.lostPoll, ...check.lostPush].slice(0, 10).join(', ')})`}: every acknowledged event reached its tenant's polling consumer (${check.pollChecked} checks) and every healthy webhook of its tenant (${check.pushChecked} checks), webhooks in the poll's order`,
         `failing webhooks kept their cursors behind: ${check.failing.join('; ')}`,
         ...summary,
@@ -436,7 +451,7 @@ export const scenario: Scenario = {
           sampleS: SAMPLE_S,
           loadavg: { start: loadStart, end: loadEnd },
           totals,
-          trends: { rss, fds: fdTrend, heap },
+          trends: { rss, fds: fdTrend, heap, heapLows: lows },
           check,
           lagging,
           heldAtEnd,

@@ -23,6 +23,12 @@ export interface SoakSample {
   /** Event-loop delay over the interval (prom-client's histogram, reset at each scrape), ms. */
   eldP99Ms: number;
   eldMaxMs: number;
+  /** The same for the bench process's own (lightly loaded) loop: the machine's share of the delay. */
+  benchEldP99Ms: number;
+  benchEldMaxMs: number;
+  /** Share of the interval the server spent in GC pauses / in the writer's transactions (both block its loop), %. */
+  gcPct: number;
+  writerPct: number;
   /** How long the /metrics scrape took (it computes every consumer's lag). */
   scrapeMs: number;
   held: number;
@@ -40,6 +46,8 @@ export interface SoakSample {
   pushP99Ms: number;
   /** Requests to the hanging receiver still open at the end of the interval. */
   hungOpen: number;
+  /** Connections open from pollgate to the receivers at the end of the interval. */
+  webhookConnections: number;
   /** Consumers with unacked events, and the largest lag among those that should keep up. */
   lagging: number;
   healthyLagMax: number;
@@ -59,6 +67,9 @@ export interface SeriesRow {
   pushP99Ms: number;
   eldP99Ms: number;
   eldMaxMs: number;
+  benchEldP99Ms: number;
+  gcPct: number;
+  writerPct: number;
   lagging: number;
   healthyLagMax: number;
   cpuPct: number;
@@ -92,6 +103,9 @@ export function foldRows(samples: SoakSample[], rowS: number): SeriesRow[] {
       pushP99Ms: max(group.map((s) => s.pushP99Ms)),
       eldP99Ms: max(group.map((s) => s.eldP99Ms)),
       eldMaxMs: max(group.map((s) => s.eldMaxMs)),
+      benchEldP99Ms: max(group.map((s) => s.benchEldP99Ms)),
+      gcPct: sum(group.map((s) => s.gcPct * s.intervalS)) / seconds,
+      writerPct: sum(group.map((s) => s.writerPct * s.intervalS)) / seconds,
       lagging: last.lagging,
       healthyLagMax: max(group.map((s) => s.healthyLagMax)),
       cpuPct: sum(group.map((s) => s.cpuPct * s.intervalS)) / seconds,
@@ -127,6 +141,9 @@ export function renderSeries(rows: SeriesRow[]): string {
     'push p99 ms',
     'ELD p99 ms',
     'ELD max ms',
+    'bench ELD p99 ms',
+    'GC %',
+    'writer %',
     'lagging',
     'healthy lag max',
     'CPU %',
@@ -147,6 +164,9 @@ export function renderSeries(rows: SeriesRow[]): string {
     fmt(r.pushP99Ms),
     fmt(r.eldP99Ms),
     fmt(r.eldMaxMs),
+    fmt(r.benchEldP99Ms),
+    fmt(r.gcPct),
+    fmt(r.writerPct),
     String(r.lagging),
     String(r.healthyLagMax),
     fmt(r.cpuPct),
@@ -194,4 +214,22 @@ export function trend(samples: SoakSample[], value: (s: SoakSample) => number): 
     growth: slopePerS * spanS,
     spanS,
   };
+}
+
+/**
+ * The lowest JS heap use in each window of windowS seconds: V8 collects the old generation only
+ * now and then, so single samples ride a sawtooth; its low points follow what is really alive.
+ * A leak shows as low points that climb, whatever the sawtooth does.
+ */
+export function heapLows(samples: SoakSample[], windowS: number): Array<{ t: number; mib: number }> {
+  const out: Array<{ t: number; mib: number }> = [];
+  if (samples.length === 0) return out;
+  const start = samples[0]!.t;
+  for (const s of samples) {
+    const w = Math.floor((s.t - start) / windowS);
+    const cur = out[w];
+    if (!cur) out[w] = { t: s.t, mib: s.heapUsedMiB };
+    else if (s.heapUsedMiB < cur.mib) out[w] = { t: s.t, mib: s.heapUsedMiB };
+  }
+  return out.filter(Boolean);
 }
