@@ -39,7 +39,7 @@ import { createDatabase, postgresUnavailable, type BenchDatabase } from './lib/p
 import { scrape, type Scrape } from './lib/prom-text.ts';
 import { cpuSeconds, openFilesLimit, rssKiB } from './lib/proc.ts';
 import type { Row, Scenario, ScenarioContext } from './lib/scenario.ts';
-import { adminJson, startPollgate, type PollgateServer } from './lib/servers.ts';
+import { ADMIN_KEY, adminJson, startPollgate, type PollgateServer } from './lib/servers.ts';
 import type { PollerStats } from './lib/soak-poller.ts';
 import { seededRandom, SoakPublisher } from './lib/soak-publisher.ts';
 import type { Behaviour, ReceiverStats } from './lib/soak-receiver.ts';
@@ -59,6 +59,9 @@ const STOPS_AFTER = 25;
 const HANG_TIMEOUT_MS = 2000;
 const RETRY_SCHEDULE = '500ms,1s,2s';
 const DRAIN_TIMEOUT_MS = 60_000;
+const ARM_TIMEOUT_MS = 90_000;
+/** The held-polls row is met when the median sample holds at least this share of the fleet. */
+const HELD_SHARE = 0.99;
 /** Flat: the fitted growth over the steady part stays under this share of the first value. */
 const RSS_FLAT = 0.05;
 const FDS_FLAT = 0.01;
@@ -158,6 +161,7 @@ function counters(m: Scrape) {
     pushOk: m.get('pollgate_webhook_deliveries_total', { outcome: 'ok' }) || 0,
     pushAll: m.get('pollgate_webhook_deliveries_total') || 0,
     pollTimeouts: m.get('pollgate_poll_outcomes_total', { outcome: 'timeout' }) || 0,
+    polls: m.get('pollgate_poll_outcomes_total') || 0,
     gcS: m.get('nodejs_gc_duration_seconds_sum') || 0,
     commitS: m.get('pollgate_commit_duration_seconds_sum') || 0,
   };
@@ -202,15 +206,15 @@ export const scenario: Scenario = {
       // The poll fleet: every consumer holding a poll before the producer starts.
       await poller.request({ op: 'init', port: server.port, keys: sut.pollers.map((c) => c.key), waitS: POLL_WAIT_S, limit: POLL_LIMIT });
       const armed = await poller.request<{ ms: number }>({ op: 'start' }, 180_000);
-      for (const deadline = Date.now() + 60_000; ; ) {
-        const held = (await scrape(server)).get('pollgate_polls_held');
-        if (held >= POLL_TENANTS - 10) {
-          ctx.log(`soak: ${held} polls held (sent in ${(armed.ms / 1000).toFixed(1)} s)`);
-          break;
-        }
-        if (Date.now() > deadline) throw new Error(`only ${held} of ${POLL_TENANTS} polls held after 60 s`);
+      // A server that cannot start polls as fast as they time out never holds them all: then
+      // the soak goes on with what it holds, and the held-polls row says so.
+      let heldAtStart = 0;
+      for (const deadline = Date.now() + ARM_TIMEOUT_MS; ; ) {
+        heldAtStart = (await scrape(server)).get('pollgate_polls_held');
+        if (heldAtStart >= POLL_TENANTS - 10 || Date.now() > deadline) break;
         await sleep(500);
       }
+      ctx.log(`soak: ${heldAtStart} of ${POLL_TENANTS} polls held (sent in ${(armed.ms / 1000).toFixed(1)} s)`);
 
       // The load, sampled.
       const random = seededRandom(7);
@@ -283,6 +287,7 @@ export const scenario: Scenario = {
           pollNon200: Object.entries(p.statuses).reduce((n, [status, count]) => n + (status === '200' ? 0 : count), 0),
           pollP99Ms: p.latency.p99,
           pollTimeouts: c1.pollTimeouts - c0.pollTimeouts,
+          polls: c1.polls - c0.polls,
           gcPct: (100 * (c1.gcS - c0.gcS)) / intervalS,
           writerPct: (100 * (c1.commitS - c0.commitS)) / intervalS,
           pushOk: c1.pushOk - c0.pushOk,
@@ -333,7 +338,6 @@ export const scenario: Scenario = {
       const lagging = final.get('pollgate_consumers_lagging');
       const heldAtEnd = final.get('pollgate_polls_held');
       if (lagging !== failingIds.size) check.problems.push(`${lagging} consumers lagging at the end, want exactly the ${failingIds.size} failing webhooks`);
-      if (heldAtEnd < POLL_TENANTS - 10) check.problems.push(`only ${heldAtEnd} polls held at the end`);
       if (publisher.rejected.length > 0) check.problems.push(`publishes rejected: ${publisher.rejected.slice(0, 3).join(' | ')}`);
       const hungAtEnd = (await receiver.request<ReceiverStats>({ op: 'stats' })).hungOpen;
 
@@ -386,7 +390,9 @@ export const scenario: Scenario = {
         `published ${sent} events, ${acknowledged} acknowledged (${totals.publishRetries} requests retried, ${totals.shed} events shed by the in-flight cap); ` +
           `polls: ${totals.pollEvents} events received, ${totals.pollRepeats} repeats, ${totals.pollTimeouts} timeouts (empty answers), ${totals.pollNon200} answers other than 200; ` +
           `push: ${totals.pushOk} deliveries ok, ${totals.pushFailed} failed attempts; at most ${totals.hungOpenMax} requests hung open at the receiver and ${totals.webhookConnectionsMax} connections open to the receivers`,
-        `lost: ${lost === 0 ? '0' : `${lost} (${[...check.lostPoll, ...check.lostPush].slice(0, 10).join(', ')})`}: every acknowledged event reached its tenant's polling consumer (${check.pollChecked} checks) and every healthy webhook of its tenant (${check.pushChecked} checks), webhooks in the poll's order`,
+        lost === 0
+          ? `lost: 0 — every acknowledged event reached its tenant's polling consumer (${check.pollChecked} checks) and every healthy webhook of its tenant (${check.pushChecked} checks), webhooks in the poll's order`
+          : `LOST: ${lost} acknowledged deliveries not received ${(DRAIN_TIMEOUT_MS / 1000).toFixed(0)} s after the load ended (of ${check.pollChecked} poll and ${check.pushChecked} webhook checks): ${[...check.lostPoll, ...check.lostPush].slice(0, 10).join(', ')}`,
         `failing webhooks kept their cursors behind: ${check.failing.join('; ')}`,
         ...summary,
         `drain after the load ${(drainMs / 1000).toFixed(1)} s; consumers lagging at the end ${lagging} (want ${failingIds.size}); polls held at the end ${heldAtEnd}; hung requests open at the end ${hungAtEnd}; SIGTERM → exit ${exitCode} in ${stopMs.toFixed(0)} ms; /metrics scrape at most ${fmt(totals.scrapeMsMax)} ms`,
@@ -404,6 +410,16 @@ export const scenario: Scenario = {
           met: lost === 0,
           failed,
           notes,
+        },
+        {
+          label: `${label}: polls held per sample`,
+          better: 'higher',
+          pollgate: spread(samples.map((s) => s.held)),
+          baseline: null,
+          baselineText: `${heldAtStart} when the load started, ${heldAtEnd} at the end; ${fmt(spread(samples.map((s) => s.polls / s.intervalS)).median)} polls/s served`,
+          target: `${POLL_TENANTS.toLocaleString('en-US')} (median ≥ ${HELD_SHARE * 100} %)`,
+          met: spread(samples.map((s) => s.held)).median >= HELD_SHARE * POLL_TENANTS,
+          notes: [],
         },
         {
           label: `${label}: server RSS per sample, steady part (MiB)`,
@@ -454,6 +470,7 @@ export const scenario: Scenario = {
           trends: { rss, fds: fdTrend, heap, heapLows: lows },
           check,
           lagging,
+          heldAtStart,
           heldAtEnd,
           stop: { exitCode, ms: stopMs },
           series,
@@ -481,6 +498,17 @@ function summarisePush(pushers: PushConsumer[]): string {
   const counts = new Map<Behaviour, number>();
   for (const p of pushers) counts.set(p.spec.behaviour, (counts.get(p.spec.behaviour) ?? 0) + 1);
   return [...counts].map(([b, n]) => `${n} ${b}${b === 'stops' ? ` (after ${STOPS_AFTER})` : b === 'hang' ? ` (timeout_ms ${HANG_TIMEOUT_MS})` : ''}`).join(', ');
+}
+
+/** GET /v1/consumers/:id, waiting out 503s (the database busy or away: the contract says retry). */
+async function consumerView(server: PollgateServer, id: string): Promise<{ cursor: string; lag: number; mode: string }> {
+  for (const deadline = Date.now() + 60_000; ; ) {
+    const res = await fetch(`${server.url}/v1/consumers/${id}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    const text = await res.text();
+    if (res.status === 200) return JSON.parse(text) as { cursor: string; lag: number; mode: string };
+    if (res.status !== 503 || Date.now() > deadline) throw new Error(`GET /v1/consumers/${id} answered ${res.status}: ${text.slice(0, 300)}`);
+    await sleep(1000 * Math.min(5, Number(res.headers.get('retry-after')) || 1));
+  }
 }
 
 interface Check {
@@ -536,7 +564,7 @@ async function verify(
       }
     }
     const logOrder = order[indexOfTenant.get(p.tenant)!]!;
-    const view = await adminJson<{ cursor: string; lag: number; mode: string }>(server, 'GET', `/v1/consumers/${p.id}`, undefined, 200);
+    const view = await consumerView(server, p.id);
     const last = accepted.at(-1);
     const wantCursor = last === undefined ? p.startCursor : publisher.events[last]?.cursor ?? null;
     const wantLag = last === undefined ? logOrder.length : logOrder.length - (logOrder.indexOf(last) + 1);

@@ -41,6 +41,8 @@ export interface SoakSample {
   pollNon200: number;
   pollP99Ms: number;
   pollTimeouts: number;
+  /** Polls that ended on the server in the interval (all outcomes): the poll requests served. */
+  polls: number;
   pushOk: number;
   pushFailed: number;
   pushP99Ms: number;
@@ -60,6 +62,7 @@ export interface SeriesRow {
   heapUsedMiB: number;
   heldMin: number;
   publishPerS: number;
+  pollsPerS: number;
   pollPerS: number;
   pushOkPerS: number;
   pushFailedPerS: number;
@@ -96,6 +99,7 @@ export function foldRows(samples: SoakSample[], rowS: number): SeriesRow[] {
       heapUsedMiB: last.heapUsedMiB,
       heldMin: Math.min(...group.map((s) => s.held)),
       publishPerS: sum(group.map((s) => s.publishedEvents)) / seconds,
+      pollsPerS: sum(group.map((s) => s.polls)) / seconds,
       pollPerS: sum(group.map((s) => s.pollEvents)) / seconds,
       pushOkPerS: sum(group.map((s) => s.pushOk)) / seconds,
       pushFailedPerS: sum(group.map((s) => s.pushFailed)) / seconds,
@@ -134,6 +138,7 @@ export function renderSeries(rows: SeriesRow[]): string {
     'fds',
     'held (min)',
     'publish ev/s',
+    'polls/s',
     'poll ev/s',
     'push ok/s',
     'push failed/s',
@@ -157,6 +162,7 @@ export function renderSeries(rows: SeriesRow[]): string {
     String(r.fds),
     String(r.heldMin),
     fmt(r.publishPerS),
+    fmt(r.pollsPerS),
     fmt(r.pollPerS),
     fmt(r.pushOkPerS),
     fmt(r.pushFailedPerS),
