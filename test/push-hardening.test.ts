@@ -23,7 +23,7 @@ import { FakeClock } from './support/fake-clock.ts';
 import { ok, receiverFor } from './support/receiver.ts';
 import { assertErrorShape } from './support/assertions.ts';
 import { waitUntil, within } from './support/wait.ts';
-import type { Resolver } from '../src/push/targets.ts';
+import { checkTarget, type Resolver } from '../src/push/targets.ts';
 
 let tenantSeq = 0;
 const freshTenant = (label: string) => `harden-${label}-${++tenantSeq}`;
@@ -188,6 +188,7 @@ describe('no webhook can hold up another', () => {
 
     const started = performance.now();
     await within(g.gateway.stop(), 3_000, 'stop');
+    t.diagnostic(`${failures.length} failed attempts listed; stop took ${Math.round(performance.now() - started)} ms`);
     assert.ok(performance.now() - started < 3_000);
     assert.deepEqual(g.gateway.services.bridge.stats().workers, 0);
   });
@@ -224,6 +225,7 @@ describe('no webhook can hold up another', () => {
 
     const started = performance.now();
     await within(g.gateway.stop(), 2_500, 'stop with nineteen attempts hanging');
+    t.diagnostic(`healthy webhook delivered while twenty hung; PATCH waited ${Math.round(started - asked)} ms; stop took ${Math.round(performance.now() - started)} ms`);
     assert.ok(performance.now() - started < timeoutMs / 2, 'stop cuts attempts in flight instead of waiting for them');
   });
 
@@ -325,6 +327,16 @@ describe('SSRF guard: every spelling of a non-public address (private targets no
     }
     assertErrorShape(await g.json(hookPath(c.id)), 404, 'not_found');
     assert.equal((await webhookOf(g, existing.id)).url, 'http://[::ffff:101:101]/');
+  });
+
+  test('a configuration-time lookup that never answers does not hold the change: the name is left to the connect-time check', async () => {
+    const never: Resolver = () => new Promise<LookupAddress[]>(() => {});
+    const started = performance.now();
+    await within(checkTarget(new URL('http://slow-dns.test/'), never, 100), 2_000, 'checkTarget with a lookup that never answers');
+    assert.ok(performance.now() - started < 1_000);
+    // A lookup that answers in time is still judged.
+    const loopback: Resolver = async () => [{ address: '::ffff:127.0.0.1', family: 6 }];
+    await assert.rejects(checkTarget(new URL('http://fast-dns.test/'), loopback, 100), /not a public address \(IPv4-mapped loopback\)/);
   });
 
   test('in what a name resolves to: refused when configured, and at connect time when the answer changes', async (t) => {

@@ -108,6 +108,7 @@ describe('SIGTERM always ends the process', () => {
     server.signal('SIGTERM');
     const exit = await server.waitExit(8_000);
     const elapsed = Date.now() - signalled;
+    t.diagnostic(`exited ${elapsed} ms after SIGTERM`);
     assert.deepEqual(exit, { code: 0, signal: null }, server.output());
     assert.ok(elapsed < 5_000, `exited ${elapsed} ms after SIGTERM`);
     assert.equal(await canConnect(server.port, 500), false);
@@ -142,6 +143,7 @@ describe('SIGTERM always ends the process', () => {
     assert.equal(await canConnect(server.port, 500), true, 'the port is held while the process runs');
     const exit = await server.waitExit(2_000 + 4_000);
     const elapsed = Date.now() - signalled;
+    t.diagnostic(`exited ${elapsed} ms after SIGTERM (shutdown timeout 2000 ms)`);
     assert.deepEqual(exit, { code: 1, signal: null }, server.output());
     assert.ok(elapsed >= 1_900 && elapsed < 5_000, `exited ${elapsed} ms after SIGTERM`);
     const line = server.logLines().find((l) => l.msg === 'stop did not finish in time; exiting with status 1');
