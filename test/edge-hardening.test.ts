@@ -109,6 +109,15 @@ describe('body checks are linear; small documents take small bodies', () => {
     const big = await g.json('/v1/consumers', { body: { tenant: 'small', filter: { types } } });
     assert.equal(big.status, 201, JSON.stringify(big.body).slice(0, 300));
 
+    // The webhook routes and the bridge toggle too.
+    const hook = await g.json(`/v1/consumers/${c.id}/webhook`, { method: 'PUT', raw: `{"url":"http://127.0.0.1:9/","pad":"${pad(512 * 1024)}"}`, headers: { 'content-type': 'application/json' } });
+    assertError(hook, 413, 'payload_too_large');
+    assert.equal(hook.body.error.limit, 512 * 1024);
+    const bridge = await g.json('/v1/bridge', { method: 'PUT', raw: `{"enabled":true,"pad":"${pad(64 * 1024)}"}`, headers: { 'content-type': 'application/json' } });
+    assertError(bridge, 413, 'payload_too_large');
+    assert.equal(bridge.body.error.limit, 64 * 1024);
+    assert.equal((await g.json(`/v1/consumers/${c.id}/webhook`)).status, 404, 'nothing was configured');
+
     // Publish: a 2 MiB batch is fine under the default 8 MiB.
     const batch = Array.from({ length: 10 }, (_, i) => ({ tenant: 'small', type: 'big', data: `${i}${pad(200 * 1024)}` }));
     const published = await g.json('/v1/events', { body: batch });

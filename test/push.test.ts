@@ -1090,6 +1090,7 @@ describe('SSRF guard (private targets not allowed)', () => {
         const r = await putHook(g, c.id, { url, enabled });
         assert.equal(r.status, 400, `${url}: ${JSON.stringify(r.body)}`);
         assertErrorShape(r, 400, 'target_not_allowed');
+        assert.match(r.body.error.message, /POLLGATE_ALLOW_PRIVATE_TARGETS=1/, 'the refusal says how to allow it');
       }
     }
     assertErrorShape(await g.json(`/v1/consumers/${c.id}/webhook`), 404, 'not_found');

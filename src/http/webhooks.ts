@@ -70,13 +70,13 @@ export function webhookRoutes(s: Services): Hono<Env> {
   app.use('/v1/consumers/:id/deliveries', adminOnly);
 
   app.put('/v1/consumers/:id/webhook', async (c) => {
-    const body = parseInput(webhookSchema, refuseProtoKeys(await readJsonBody(c, s.config.maxBodyBytes)));
+    const body = parseInput(webhookSchema, refuseProtoKeys(await readJsonBody(c, 'config')));
     const { row, created, secret } = await setWebhook(s, c.req.param('id'), body);
     return c.json({ ...webhookView(row), ...(secret ? { secret } : {}) }, created ? 201 : 200);
   });
 
   app.patch('/v1/consumers/:id/webhook', async (c) => {
-    const body = parseInput(webhookPatchSchema, refuseProtoKeys(await readJsonBody(c, s.config.maxBodyBytes)));
+    const body = parseInput(webhookPatchSchema, refuseProtoKeys(await readJsonBody(c, 'config')));
     const { row, secret } = await patchWebhook(s, c.req.param('id'), body);
     return c.json({ ...webhookView(row), ...(secret ? { secret } : {}) });
   });
@@ -125,7 +125,7 @@ export function webhookRoutes(s: Services): Hono<Env> {
   app.get('/v1/bridge', async (c) => c.json(await bridgeView(s)));
 
   app.put('/v1/bridge', async (c) => {
-    const body = parseInput(bridgeSchema, await readJsonBody(c, s.config.maxBodyBytes));
+    const body = parseInput(bridgeSchema, await readJsonBody(c, 'small'));
     await s.bridge.setEnabled(body.enabled);
     return c.json(await bridgeView(s));
   });

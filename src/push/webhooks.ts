@@ -120,7 +120,8 @@ async function allowTarget(s: Services, url: string): Promise<void> {
     if (!(error instanceof TargetNotAllowed)) throw error;
     throw new ApiError(
       'target_not_allowed',
-      `url: ${error.message}; webhooks may not target loopback, private, link-local or metadata addresses`,
+      `url: ${error.message}; webhooks may not target loopback, private, link-local or metadata addresses ` +
+        '(a gateway whose receivers are on such a network can allow them with POLLGATE_ALLOW_PRIVATE_TARGETS=1)',
       { field: 'url' },
     );
   }
