@@ -29,9 +29,12 @@ export interface SoakSample {
   /** Share of the interval the server spent in GC pauses / in the writer's transactions (both block its loop), %. */
   gcPct: number;
   writerPct: number;
-  /** How long the /metrics scrape took (it computes every consumer's lag). */
+  /** How long the /metrics scrape took (it computes every consumer's lag), and a GET /healthz just before it. */
   scrapeMs: number;
+  healthzMs: number;
   held: number;
+  /** Polls the fleet has written and not yet had answered (held, or being set up or answered). */
+  pollsOpen: number;
   publishedEvents: number;
   publishP99Ms: number;
   publishRetries: number;
@@ -71,6 +74,7 @@ export interface SeriesRow {
   eldP99Ms: number;
   eldMaxMs: number;
   benchEldP99Ms: number;
+  healthzMs: number;
   gcPct: number;
   writerPct: number;
   lagging: number;
@@ -108,6 +112,7 @@ export function foldRows(samples: SoakSample[], rowS: number): SeriesRow[] {
       eldP99Ms: max(group.map((s) => s.eldP99Ms)),
       eldMaxMs: max(group.map((s) => s.eldMaxMs)),
       benchEldP99Ms: max(group.map((s) => s.benchEldP99Ms)),
+      healthzMs: max(group.map((s) => s.healthzMs)),
       gcPct: sum(group.map((s) => s.gcPct * s.intervalS)) / seconds,
       writerPct: sum(group.map((s) => s.writerPct * s.intervalS)) / seconds,
       lagging: last.lagging,
@@ -147,6 +152,7 @@ export function renderSeries(rows: SeriesRow[]): string {
     'ELD p99 ms',
     'ELD max ms',
     'bench ELD p99 ms',
+    '/healthz ms',
     'GC %',
     'writer %',
     'lagging',
@@ -171,6 +177,7 @@ export function renderSeries(rows: SeriesRow[]): string {
     fmt(r.eldP99Ms),
     fmt(r.eldMaxMs),
     fmt(r.benchEldP99Ms),
+    fmt(r.healthzMs),
     fmt(r.gcPct),
     fmt(r.writerPct),
     String(r.lagging),
