@@ -288,6 +288,7 @@ export const scenario: Scenario = {
           benchEldP99Ms: benchLoop.count > 0 ? benchLoop.percentile(99) / 1e6 : Number.NaN,
           benchEldMaxMs: benchLoop.count > 0 ? benchLoop.max / 1e6 : Number.NaN,
           scrapeMs: m1.ms,
+          scrape503: m1.unavailable,
           healthzMs,
           held: m1.get('pollgate_polls_held'),
           pollsOpen: p.inFlight,
@@ -385,6 +386,7 @@ export const scenario: Scenario = {
         webhookConnectionsMax: worst('webhookConnections'),
         scrapeMsMax: worst('scrapeMs'),
         healthzMsMax: worst('healthzMs'),
+        scrape503: samples.reduce((n, s) => n + s.scrape503, 0),
       };
       const summary = [
         `RSS first ${fmt(rss.first)} → last ${fmt(rss.last)} MiB (min ${fmt(rss.min)}, max ${fmt(rss.max)}), fitted ${rss.perMinute >= 0 ? '+' : ''}${fmt(rss.perMinute)} MiB/min over the steady ${Math.round(rss.spanS)} s`,
@@ -409,7 +411,7 @@ export const scenario: Scenario = {
           : `LOST: ${lost} acknowledged deliveries not received ${(DRAIN_TIMEOUT_MS / 1000).toFixed(0)} s after the load ended (of ${check.pollChecked} poll and ${check.pushChecked} webhook checks): ${[...check.lostPoll, ...check.lostPush].slice(0, 10).join(', ')}`,
         `failing webhooks kept their cursors behind: ${check.failing.join('; ')}`,
         ...summary,
-        `drain after the load ${(drainMs / 1000).toFixed(1)} s; consumers lagging at the end ${lagging} (want ${failingIds.size}); polls held at the end ${heldAtEnd}; hung requests open at the end ${hungAtEnd}; SIGTERM → exit ${exitCode} in ${stopMs.toFixed(0)} ms; GET /healthz took at most ${fmt(totals.healthzMsMax)} ms (median ${fmt(spread(samples.map((s) => s.healthzMs).filter((x) => !Number.isNaN(x))).median)} ms), a /metrics scrape at most ${fmt(totals.scrapeMsMax)} ms`,
+        `drain after the load ${(drainMs / 1000).toFixed(1)} s; consumers lagging at the end ${lagging} (want ${failingIds.size}); polls held at the end ${heldAtEnd}; hung requests open at the end ${hungAtEnd}; SIGTERM → exit ${exitCode} in ${stopMs.toFixed(0)} ms; GET /healthz took at most ${fmt(totals.healthzMsMax)} ms (median ${fmt(spread(samples.map((s) => s.healthzMs).filter((x) => !Number.isNaN(x))).median)} ms), a /metrics scrape at most ${fmt(totals.scrapeMsMax)} ms${totals.scrape503 > 0 ? ` (and ${totals.scrape503} scrapes answered 503 "database unavailable" first)` : ''}`,
         check.problems.length === 0 ? 'every check passed' : `PROBLEMS: ${check.problems.slice(0, 8).join(' | ')}`,
       ];
       const ms = (xs: number[]) => spread(xs.filter((x) => !Number.isNaN(x)));

@@ -16,6 +16,8 @@ export class Scrape {
     readonly samples: Sample[],
     /** How long the scrape took, request to last byte (the server computes every lag for it). */
     readonly ms: number,
+    /** 503 answers (database unavailable) waited out before this one. */
+    readonly unavailable = 0,
   ) {}
 
   /** The sum of the samples named `name` whose labels include `where` (NaN when there is none). */
@@ -53,12 +55,20 @@ export function parsePrometheusText(text: string): Sample[] {
   return out;
 }
 
-/** GET /metrics with the admin key; throws on anything but a 200. */
-export async function scrape(server: RunningServer, timeoutMs = 30_000): Promise<Scrape> {
-  const t0 = performance.now();
-  const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, signal: AbortSignal.timeout(timeoutMs) });
-  const text = await res.text();
-  const ms = performance.now() - t0;
-  if (res.status !== 200) throw new Error(`/metrics answered ${res.status}: ${text.slice(0, 200)}`);
-  return new Scrape(parsePrometheusText(text), ms);
+/**
+ * GET /metrics with the admin key. A 503 (the database busy or away) is waited out as the
+ * contract says, up to timeoutMs; `ms` is the time of the scrape that answered 200, and
+ * `unavailable` counts the 503s before it. Anything else throws.
+ */
+export async function scrape(server: RunningServer, timeoutMs = 60_000): Promise<Scrape> {
+  const deadline = performance.now() + timeoutMs;
+  for (let unavailable = 0; ; unavailable++) {
+    const t0 = performance.now();
+    const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, signal: AbortSignal.timeout(timeoutMs) });
+    const text = await res.text();
+    const ms = performance.now() - t0;
+    if (res.status === 200) return new Scrape(parsePrometheusText(text), ms, unavailable);
+    if (res.status !== 503 || performance.now() > deadline) throw new Error(`/metrics answered ${res.status}: ${text.slice(0, 200)}`);
+    await new Promise((r) => setTimeout(r, 1000 * Math.min(5, Number(res.headers.get('retry-after')) || 1)));
+  }
 }

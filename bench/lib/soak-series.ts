@@ -31,6 +31,8 @@ export interface SoakSample {
   writerPct: number;
   /** How long the /metrics scrape took (it computes every consumer's lag), and a GET /healthz just before it. */
   scrapeMs: number;
+  /** Scrapes answered 503 (database unavailable) in the interval before one answered. */
+  scrape503: number;
   healthzMs: number;
   held: number;
   /** Polls the fleet has written and not yet had answered (held, or being set up or answered). */
