@@ -221,7 +221,7 @@ describe('GET /openapi.json', () => {
 
   test('security matches what each route enforces: 401 without a key, 403 with the other kind', async () => {
     const c = await g.createConsumer({ tenant: 'doc-auth' });
-    const params = { id: c.id };
+    const params = { id: c.id, tenant: 'doc-auth' };
     for (const { key, method, path, op } of documentedOps(raw)) {
       if (!op.security?.length) {
         const r = await api(method, path, { key: null });
@@ -435,12 +435,18 @@ describe('GET /openapi.json', () => {
       assert.equal(r.status, 404, `${method} ${path} without a webhook`);
     }
 
+    const browsed = await api('get', '/v1/tenants/{tenant}/events', { params: { tenant }, query: 'type=doc.*&limit=1' });
+    assert.equal(browsed.status, 200);
+    assert.equal(browsed.body.events.length, 1);
+    assert.equal((await api('get', '/v1/tenants/{tenant}/events', { params: { tenant }, query: `before=${browsed.body.next}` })).status, 200);
+    assert.equal((await api('get', '/v1/tenants/{tenant}/events', { params: { tenant }, query: 'limit=0' })).status, 400);
+
     assert.equal((await api('get', '/v1/bridge')).status, 200);
     assert.equal((await api('put', '/v1/bridge', { body: { enabled: false } })).status, 200);
     assert.equal((await api('put', '/v1/bridge', { body: { enabled: true } })).status, 200);
 
     // Unknown ids: 404 on every operation that takes one.
-    const ghost = { id: 'con_doesnotexist00' };
+    const ghost = { id: 'con_doesnotexist00', tenant: 'doc-never-published' };
     const bodies: Record<string, unknown> = {
       'patch /v1/consumers/{id}': { name: 'ghost' },
       'post /v1/consumers/{id}/seek': { to: 'latest' },

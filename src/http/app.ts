@@ -14,6 +14,7 @@ import { consumerAdminRoutes } from './consumers.ts';
 import { openApiRoutes } from './openapi.ts';
 import { opsRoutes } from './ops.ts';
 import { publishRoutes } from './publish.ts';
+import { tenantEventRoutes } from './tenant-events.ts';
 import { uiRoutes } from './ui.ts';
 import { webhookRoutes } from './webhooks.ts';
 
@@ -33,6 +34,7 @@ export function createApp(s: Services, opts: { isClosing: () => boolean; writes?
   app.route('/', consumerRoutes(s));
   app.route('/', consumerAdminRoutes(s));
   app.route('/', webhookRoutes(s));
+  app.route('/', tenantEventRoutes(s));
 
   app.notFound((c) => {
     const e = new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`);

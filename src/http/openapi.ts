@@ -15,6 +15,7 @@ import { VERSION } from '../version.ts';
 import { ackSchema, pollQuerySchema } from './consumer-api.ts';
 import { createSchema, patchSchema, seekSchema } from './consumers.ts';
 import { eventInputSchema, MAX_BATCH } from './publish.ts';
+import { MAX_LIMIT as BROWSE_MAX, SCAN_BUDGET } from './tenant-events.ts';
 import { bridgeSchema, webhookPatchSchema, webhookSchema } from './webhooks.ts';
 
 const cursor = z.string().meta({ description: 'Opaque log position.', example: '0000000000000042' });
@@ -124,6 +125,13 @@ const deliveries = z.object({
 });
 
 const bridgeView = z.object({ enabled: z.boolean(), consumers_in_push_mode: z.number() });
+
+const tenantEvents = z.object({
+  events: z.array(envelope).meta({ description: 'Newest first.' }),
+  next: cursor.nullable().meta({ description: 'Pass as `before` for older events; null when nothing older is retained.' }),
+  head: cursor.meta({ description: 'The tenant’s newest event.' }),
+  earliest: cursor.meta({ description: 'The trim mark: every event after it is retained.' }),
+});
 
 type Schema = z.ZodType;
 type Auth = 'admin' | 'consumer' | 'none';
@@ -328,6 +336,25 @@ export function openApiDocument(s: Services): Record<string, unknown> {
     '/v1/bridge': {
       get: { id: 'getBridge', summary: 'Whether the push bridge delivers.', auth: 'admin', responses: { 200: bridgeView } },
       put: { id: 'setBridge', summary: 'Pause or resume all pushing at once.', auth: 'admin', body: bridgeSchema, responses: { 200: bridgeView } },
+    },
+    '/v1/tenants/{tenant}/events': {
+      get: {
+        id: 'browseTenantEvents',
+        summary: `A tenant's events, newest first (the ops page's event browser); reading moves no cursor. \`limit\` 1 to ${BROWSE_MAX} (default 50); \`before\` (a cursor, exclusive) pages back; \`type\`: patterns as in consumer filters, comma-separated; \`at\`: the one event at that cursor. One request examines at most ${SCAN_BUDGET} events, so a rare type may come back short with a \`next\` to go on from.`,
+        auth: 'admin',
+        params: ['tenant'],
+        query: z.object({
+          limit: z.string().optional(),
+          before: z.string().optional().meta({ description: '`next` of the previous page: events older than this cursor.' }),
+          type: z.string().optional().meta({ description: 'e.g. `ticket.*,message.**`.' }),
+          at: z.string().optional().meta({ description: 'A cursor: only the event at it.' }),
+        }),
+        responses: { 200: tenantEvents },
+        errors: {
+          400: '`invalid_request` (tenant, limit, type, at with before) or `invalid_cursor` (before, at: not a cursor of this gateway, or past the head); `field` names it.',
+          404: '`not_found`: nothing was ever published for this tenant.',
+        },
+      },
     },
     '/healthz': { get: { id: 'healthz', summary: 'Alive.', auth: 'none', responses: { 200: z.object({ status: z.string() }) } } },
     '/readyz': {

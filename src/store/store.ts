@@ -173,6 +173,11 @@ export interface Store {
    * maxBytes bounds the page by size as in ReadRequest; the engine stops reading rows there.
    */
   read(tenant: string, afterPos: number, limit: number, maxBytes?: number): Promise<Page>;
+  /**
+   * A tenant's events before pos, newest first (the ops page's event browser), with the head
+   * and trim mark of the same snapshot; maxBytes bounds the page as in ReadRequest.
+   */
+  readBefore(tenant: string, beforePos: number, limit: number, maxBytes?: number): Promise<Page>;
   /** Several pages at once (one round trip where the engine can), in the order asked. */
   readMany(reads: ReadonlyArray<ReadRequest>): Promise<Page[]>;
   /** The tenant's newest committed position (0: none yet). */

@@ -16,7 +16,7 @@ import type { Lease, Store, StoreOptions } from '../store.ts';
 import { createAppender } from './append.ts';
 import * as consumers from './consumers.ts';
 import { createDb } from './db.ts';
-import { appendedTotal, headOf, headsOf, positionBeforeTime, readPage, readPages, translateLegacy, trimOnce, trimmedThroughOf } from './log.ts';
+import { appendedTotal, headOf, headsOf, positionBeforeTime, readPage, readPageBefore, readPages, translateLegacy, trimOnce, trimmedThroughOf } from './log.ts';
 import { claimLeases, revokeLease } from './leases.ts';
 import { migratePostgres } from './migrate.ts';
 import { createPool, shuttingDown, translate } from './pool.ts';
@@ -92,6 +92,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions)
     append: (events, now, alongside) => guard(() => appender.append(events, now, alongside)),
     read: (tenant, afterPos, limit, maxBytes) => guard(() => readPage(db, tenant, afterPos, limit, maxBytes)),
     readMany: (reads) => guard(() => readPages(db, reads)),
+    readBefore: (tenant, beforePos, limit, maxBytes) => guard(() => readPageBefore(db, tenant, beforePos, limit, maxBytes)),
     head: (tenant) => guard(() => headOf(db, tenant)),
     heads: (tenants) => guard(() => headsOf(db, tenants)),
     trimmedThrough: (tenant) => guard(() => trimmedThroughOf(db, tenant)),

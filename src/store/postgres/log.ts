@@ -79,6 +79,48 @@ export async function readPages(db: Db, reads: ReadonlyArray<ReadRequest>): Prom
   return pages;
 }
 
+/**
+ * A tenant's events before beforePos, newest first (the ops page's event browser), cut at its
+ * byte bound inside the statement and read with the head and trim mark in one snapshot, as
+ * readPages does forwards (1. and 3. above).
+ */
+export async function readPageBefore(db: Db, tenant: string, beforePos: number, limit: number, maxBytes?: number): Promise<Page> {
+  const { rows } = await sql<{
+    head: number;
+    trimmed: number;
+    seen: number | null;
+    pos: number | null;
+    id: string | null;
+    type: string | null;
+    time: number | null;
+    data: string | null;
+  }>`SELECT coalesce(t.head_pos, 0) AS head, coalesce(t.trimmed_pos, 0) AS trimmed,
+            e.seen, e.pos, e.id, e.type, e.time, e.data
+     FROM (SELECT ${tenant}::text AS tenant) AS q
+     LEFT JOIN tenants AS t ON t.tenant = q.tenant
+     LEFT JOIN LATERAL (
+       SELECT s.seen, s.pos, s.id, s.type, s.time, s.data
+       FROM (
+         SELECT pos, id, type, time, data,
+                row_number() OVER o AS n, sum(octet_length(data)) OVER o AS upto, count(*) OVER () AS seen
+         FROM (SELECT pos, id, type, time, data FROM events
+               WHERE events.tenant = q.tenant AND events.pos < ${beforePos}::bigint
+               ORDER BY pos DESC LIMIT ${limit}::integer) AS l
+         WINDOW o AS (ORDER BY pos DESC)
+       ) AS s
+       WHERE s.n = 1 OR s.upto <= ${maxBytes ?? UNBOUNDED}::bigint
+     ) AS e ON true
+     ORDER BY e.pos DESC`.execute(db);
+  const page: Page = { records: [], head: rows[0]?.head ?? 0, trimmedThrough: rows[0]?.trimmed ?? 0 };
+  for (const r of rows) {
+    if (r.pos === null) continue;
+    page.records.push({ pos: r.pos, id: r.id!, tenant, type: r.type!, time: r.time!, data: r.data! });
+    if (page.records.length < r.seen!) page.cut = true;
+    else delete page.cut;
+  }
+  return page;
+}
+
 export async function headOf(db: Db, tenant: string): Promise<number> {
   const row = await db.selectFrom('tenants').select('head_pos').where('tenant', '=', tenant).executeTakeFirst();
   return row?.head_pos ?? 0;

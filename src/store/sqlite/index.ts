@@ -86,6 +86,7 @@ export async function openSqliteStore(dataDir: string, opts: StoreOptions): Prom
 
     read: async (tenant, afterPos, limit, maxBytes) => log.read(tenant, afterPos, limit, maxBytes),
     readMany: async (reads) => reads.map((r) => log.read(r.tenant, r.afterPos, r.limit, r.maxBytes)),
+    readBefore: async (tenant, beforePos, limit, maxBytes) => log.readBefore(tenant, beforePos, limit, maxBytes),
     head: async (tenant) => log.head(tenant),
     heads: async (tenants) => new Map(tenants.map((t) => [t, log.head(t)])),
     trimmedThrough: async (tenant) => log.trimmedThrough(tenant),

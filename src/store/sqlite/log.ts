@@ -30,6 +30,8 @@ export interface SqliteLog {
   forgetPending(): void;
   /** maxBytes: see store.ts ReadRequest; rows are stepped one by one, so reading stops there. */
   read(tenant: string, afterPos: number, limit: number, maxBytes?: number): Page;
+  /** Newest first, before beforePos; bounded like read. */
+  readBefore(tenant: string, beforePos: number, limit: number, maxBytes?: number): Page;
   head(tenant: string): number;
   trimmedThrough(tenant: string): number;
   positionBeforeTime(tenant: string, time: number): number;
@@ -53,6 +55,9 @@ export function createSqliteLog(db: Db): SqliteLog {
     ),
     readAfter: db.prepare(
       'SELECT pos, id, tenant, type, time, data FROM events WHERE tenant = ? AND pos > ? ORDER BY pos LIMIT ?',
+    ),
+    readBefore: db.prepare(
+      'SELECT pos, id, tenant, type, time, data FROM events WHERE tenant = ? AND pos < ? ORDER BY pos DESC LIMIT ?',
     ),
     firstFrom: db.prepare('SELECT pos, time FROM events WHERE tenant = ? AND pos >= ? ORDER BY pos LIMIT 1'),
     seqAt: db.prepare('SELECT seq FROM events WHERE tenant = ? AND pos = ?').pluck(),
@@ -108,6 +113,26 @@ export function createSqliteLog(db: Db): SqliteLog {
     return t;
   };
 
+  /** Rows of one statement (either direction), stopped at maxBytes once one row is in. */
+  function boundedPage(tenant: string, statement: typeof st.readAfter, pos: number, limit: number, maxBytes: number | undefined): Page {
+    const page: Page = { records: [], head: head(tenant), trimmedThrough: trimmedThrough(tenant) };
+    if (maxBytes === undefined) {
+      page.records = statement.all(tenant, pos, limit) as EventRecord[];
+      return page;
+    }
+    let bytes = 0;
+    for (const r of statement.iterate(tenant, pos, limit) as IterableIterator<EventRecord>) {
+      const size = dataBytes(r);
+      if (page.records.length > 0 && bytes + size > maxBytes) {
+        page.cut = true;
+        break; // ends the statement: no further row is read
+      }
+      bytes += size;
+      page.records.push(r);
+    }
+    return page;
+  }
+
   return {
     append(events, now) {
       const out: Appended[] = [];
@@ -142,22 +167,11 @@ export function createSqliteLog(db: Db): SqliteLog {
     },
 
     read(tenant, afterPos, limit, maxBytes) {
-      const page: Page = { records: [], head: head(tenant), trimmedThrough: trimmedThrough(tenant) };
-      if (maxBytes === undefined) {
-        page.records = st.readAfter.all(tenant, afterPos, limit) as EventRecord[];
-        return page;
-      }
-      let bytes = 0;
-      for (const r of st.readAfter.iterate(tenant, afterPos, limit) as IterableIterator<EventRecord>) {
-        const size = dataBytes(r);
-        if (page.records.length > 0 && bytes + size > maxBytes) {
-          page.cut = true;
-          break; // ends the statement: no further row is read
-        }
-        bytes += size;
-        page.records.push(r);
-      }
-      return page;
+      return boundedPage(tenant, st.readAfter, afterPos, limit, maxBytes);
+    },
+
+    readBefore(tenant, beforePos, limit, maxBytes) {
+      return boundedPage(tenant, st.readBefore, beforePos, limit, maxBytes);
     },
 
     head,
