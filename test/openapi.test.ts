@@ -440,6 +440,7 @@ describe('GET /openapi.json', () => {
     assert.equal(browsed.body.events.length, 1);
     assert.equal((await api('get', '/v1/tenants/{tenant}/events', { params: { tenant }, query: `before=${browsed.body.next}` })).status, 200);
     assert.equal((await api('get', '/v1/tenants/{tenant}/events', { params: { tenant }, query: 'limit=0' })).status, 400);
+    assert.equal((await api('get', '/v1/ops/series')).status, 200);
 
     assert.equal((await api('get', '/v1/bridge')).status, 200);
     assert.equal((await api('put', '/v1/bridge', { body: { enabled: false } })).status, 200);

@@ -13,6 +13,7 @@ import { consumerRoutes } from './consumer-api.ts';
 import { consumerAdminRoutes } from './consumers.ts';
 import { openApiRoutes } from './openapi.ts';
 import { opsRoutes } from './ops.ts';
+import { opsSeriesRoutes } from './ops-series.ts';
 import { publishRoutes } from './publish.ts';
 import { tenantEventRoutes } from './tenant-events.ts';
 import { uiRoutes } from './ui.ts';
@@ -35,6 +36,7 @@ export function createApp(s: Services, opts: { isClosing: () => boolean; writes?
   app.route('/', consumerAdminRoutes(s));
   app.route('/', webhookRoutes(s));
   app.route('/', tenantEventRoutes(s));
+  app.route('/', opsSeriesRoutes(s, opts.isClosing));
 
   app.notFound((c) => {
     const e = new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`);

@@ -133,6 +133,26 @@ const tenantEvents = z.object({
   earliest: cursor.meta({ description: 'The trim mark: every event after it is retained.' }),
 });
 
+const opsSeries = z.object({
+  node: z.string().meta({ description: 'The node that sampled: every figure but lag is this node’s own.' }),
+  engine: z.enum(['sqlite', 'postgres']),
+  started_at: isoTime.meta({ description: 'When this node started sampling (its start): the history begins there.' }),
+  interval_ms: z.number(),
+  capacity: z.number().meta({ description: 'Most samples kept (the oldest are dropped).' }),
+  samples: z.array(
+    z.object({
+      at: isoTime.meta({ description: 'The end of the interval.' }),
+      seconds: z.number().meta({ description: 'The interval covered; a rate is a count / seconds.' }),
+      published: z.number().meta({ description: 'Events appended by POST /v1/events on this node (duplicates not counted).' }),
+      delivered: z.number().meta({ description: 'Webhook attempts answered 2xx, from this node.' }),
+      failed: z.number().meta({ description: 'Webhook attempts that failed, from this node.' }),
+      lag_total: z.number().meta({ description: 'Lag summed over every consumer (from the database: all nodes).' }),
+      lag_max: z.number(),
+      consumers_lagging: z.number(),
+    }),
+  ).meta({ description: 'Oldest first.' }),
+});
+
 type Schema = z.ZodType;
 type Auth = 'admin' | 'consumer' | 'none';
 
@@ -354,6 +374,14 @@ export function openApiDocument(s: Services): Record<string, unknown> {
           400: '`invalid_request` (tenant, limit, type, at with before) or `invalid_cursor` (before, at: not a cursor of this gateway, or past the head); `field` names it.',
           404: '`not_found`: nothing was ever published for this tenant.',
         },
+      },
+    },
+    '/v1/ops/series': {
+      get: {
+        id: 'opsSeries',
+        summary: 'This node’s activity since it started, sampled every few seconds (publish and delivery counts, failures, lag): what the ops page charts.',
+        auth: 'admin',
+        responses: { 200: opsSeries },
       },
     },
     '/healthz': { get: { id: 'healthz', summary: 'Alive.', auth: 'none', responses: { 200: z.object({ status: z.string() }) } } },
