@@ -1,103 +1,26 @@
 /**
- * The ops page (SPEC: Operations): /ui is served without a key under a strict CSP, and, in a real
- * headless Chromium (Debian's /usr/bin/chromium driven by playwright-core), it asks for the admin
- * key, shows consumers, lag, held polls and webhook health, flips the bridge and a webhook, and
- * follows the gateway live without reloading.
- *
- * The browser is required, not optional: without /usr/bin/chromium these tests fail with a
- * message saying how to install it (.ci/run installs it). Nothing is downloaded; Chromium runs
- * with networking extras off, against a gateway on a loopback port.
- *
- * Waiting is always for a condition (text in the page, a value from the API), bounded by a
- * timeout that names what was awaited; the page refreshes every ~2 s, so bounds are 10 s.
+ * The ops page (SPEC: Operations): /ui and its modules are served without a key under a strict
+ * CSP, and, in a real headless Chromium (Debian's /usr/bin/chromium driven by playwright-core,
+ * see test/support/chromium.ts), it asks for the admin key, shows consumers, lag, held polls and
+ * webhook health, pauses all pushing only after a confirmation, flips a webhook, and follows the
+ * gateway live without reloading. Managing consumers, webhooks, the event browser, the charts
+ * and the 420 px layout have their own files: test/ui-*.test.ts.
  */
-import { test, describe, type TestContext } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { ADMIN_KEY, gatewayFor, type TestGateway } from './support/gateway.ts';
+import { readFileSync } from 'node:fs';
+import { ADMIN_KEY, gatewayFor } from './support/gateway.ts';
 import { startReceiver } from './support/receiver.ts';
 import { waitUntil } from './support/wait.ts';
+import { browserFor, pageFor, rowOf, screenshot, signIn, textOf, UI_WAIT, waitForCount, waitForText } from './support/chromium.ts';
+import { UI_ASSETS } from '../src/http/ui.ts';
 
 // Functions given to page.evaluate run in the page; the project compiles without the DOM lib,
 // so the few browser globals they use are declared here.
 interface BrowserStorage { readonly length: number; setItem(key: string, value: string): void }
-declare const document: { querySelector(selector: string): { textContent: string | null } | null };
 declare const sessionStorage: BrowserStorage;
 declare const localStorage: BrowserStorage;
 declare const window: Record<string, unknown>;
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-/** The page polls every ~2 s; anything it shows should be there well within this. */
-const UI_WAIT = 10_000;
-
-async function browserFor(t: TestContext): Promise<Browser> {
-  assert.ok(
-    existsSync(CHROMIUM),
-    `${CHROMIUM} is missing, so the ops page cannot be tested. Install Debian's Chromium: ` +
-      'apt-get update && apt-get install -y --no-install-recommends chromium (.ci/run does this). ' +
-      'Do not use `npx playwright install`.',
-  );
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
-  t.after(() => browser.close());
-  return browser;
-}
-
-/**
- * A fresh page that records script errors and console errors (CSP violations show up there).
- * "Failed to load resource" is Chromium noting an HTTP error answer, e.g. the 401 a wrong key gets.
- */
-async function pageFor(browser: Browser): Promise<{ page: Page; errors: string[] }> {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) errors.push(`console: ${msg.text()}`);
-  });
-  return { page, errors };
-}
-
-const textOf = (page: Page, selector: string) =>
-  page.evaluate((sel) => document.querySelector(sel)?.textContent?.trim() ?? null, selector);
-
-async function waitForText(page: Page, selector: string, want: string | RegExp, timeoutMs = UI_WAIT): Promise<void> {
-  let seen: string | null = null;
-  await waitUntil(
-    async () => {
-      seen = await textOf(page, selector);
-      return seen !== null && (typeof want === 'string' ? seen === want : want.test(seen));
-    },
-    timeoutMs,
-    () => `${selector} to read ${String(want)}; it reads ${JSON.stringify(seen)}`,
-  );
-}
-
-async function waitForCount(page: Page, selector: string, n: number, timeoutMs = UI_WAIT): Promise<void> {
-  let seen = -1;
-  await waitUntil(
-    async () => (seen = await page.locator(selector).count()) === n,
-    timeoutMs,
-    () => `${n} × ${selector}; there are ${seen}`,
-  );
-}
-
-async function signIn(page: Page, key: string): Promise<void> {
-  await page.locator('#key').fill(key);
-  await page.locator('#login-submit').click();
-}
-
-const rowOf = (table: string, id: string) => `#${table} tr[data-id="${id}"]`;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -122,15 +45,15 @@ describe('GET /ui (no browser)', () => {
       assert.ok(html.includes('<link rel="stylesheet" href="/ui/style.css">'), 'loads /ui/style.css');
     }
 
-    const assets: Array<[string, RegExp]> = [
-      ['/ui/app.js', /^text\/javascript; charset=utf-8/],
-      ['/ui/style.css', /^text\/css; charset=utf-8/],
-    ];
-    for (const [path, type] of assets) {
+    const assets = Object.keys(UI_ASSETS);
+    assert.ok(assets.includes('app.js') && assets.includes('style.css') && assets.includes('charts.js'));
+    for (const name of assets) {
+      const path = `/ui/${name}`;
       const res = await g.call(path, { key: null });
       assert.equal(res.status, 200, path);
-      assert.match(res.headers.get('content-type') ?? '', type, path);
+      assert.match(res.headers.get('content-type') ?? '', name.endsWith('.css') ? /^text\/css; charset=utf-8/ : /^text\/javascript; charset=utf-8/, path);
       assert.equal(res.headers.get('cache-control'), 'no-store', path);
+      assert.ok(res.headers.get('content-security-policy')?.includes("script-src 'self'"), `${path} carries the CSP`);
       assert.ok((await res.text()).length > 500, `${path} has a body`);
     }
 
@@ -139,14 +62,20 @@ describe('GET /ui (no browser)', () => {
     assert.equal((await g.call('/v1/bridge', { key: null })).status, 401, 'the API still needs a key');
   });
 
-  test('the page has no inline code and never writes data as markup', () => {
+  test('the page has no inline code, imports only its own modules, and never writes data as markup', () => {
     const dir = new URL('../src/ui/', import.meta.url);
     const html = readFileSync(new URL('index.html', dir), 'utf8');
-    const js = readFileSync(new URL('app.js', dir), 'utf8');
     assert.doesNotMatch(html, /<script(?![^>]*\ssrc=)/, 'no inline <script>');
     assert.doesNotMatch(html, /<style|\sstyle=|\son[a-z]+=/i, 'no inline style or handler');
     assert.doesNotMatch(html, /https?:\/\//, 'no asset from another origin');
-    assert.doesNotMatch(js, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function/, 'data reaches the DOM as text only');
+    for (const name of Object.keys(UI_ASSETS).filter((n) => n.endsWith('.js'))) {
+      const js = readFileSync(new URL(name, dir), 'utf8');
+      assert.doesNotMatch(js, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|\.style\b/, `${name}: data reaches the DOM as text only`);
+      for (const [, imported] of js.matchAll(/^import .* from '\.\/([^']+)';$/gm)) {
+        assert.ok(imported! in UI_ASSETS, `${name} imports ${imported}, which /ui serves`);
+      }
+      assert.doesNotMatch(js, /^import .* from '(?!\.\/)/m, `${name} imports nothing from outside the page`);
+    }
   });
 });
 
@@ -220,13 +149,33 @@ describe('the ops page in Chromium', () => {
     await held;
     await waitForText(page, `${idleRow} td.held`, '—');
 
-    // The bridge toggle: paused in the API and on the page, then running again.
+    // The bridge toggle asks first, saying it stops every push consumer on every node;
+    // Cancel (and Escape) leave pushing on.
     await waitForText(page, '#bridge-state', 'running');
     await page.locator('#bridge-toggle').click();
+    await page.locator('#confirm-dialog').waitFor({ state: 'visible' });
+    assert.equal(await textOf(page, '#confirm-title'), 'Pause all pushing?');
+    assert.match((await textOf(page, '#confirm-body')) ?? '', /Every consumer in push mode \(1 consumer now\), on every node of this deployment, stops receiving webhooks/);
+    await screenshot(t, page, 'bridge-confirmation');
+    await page.locator('#confirm-cancel').click();
+    await page.locator('#confirm-dialog').waitFor({ state: 'hidden' });
+    await page.locator('#bridge-toggle').click();
+    await page.locator('#confirm-dialog').waitFor({ state: 'visible' });
+    await page.keyboard.press('Escape');
+    await page.locator('#confirm-dialog').waitFor({ state: 'hidden' });
+    assert.equal((await g.json('/v1/bridge')).body.enabled, true, 'cancelled twice: pushing is still on');
+    assert.equal(await page.locator('#bridge-toggle').getAttribute('aria-checked'), 'true');
+    assert.equal(await textOf(page, '#bridge-state'), 'running');
+    // Confirmed: paused in the API and on the page, every webhook reads so; then running again.
+    await page.locator('#bridge-toggle').click();
+    await page.locator('#confirm-ok').click();
     await waitForText(page, '#bridge-state', 'paused');
     assert.equal((await g.json('/v1/bridge')).body.enabled, false, 'the API says the bridge is paused');
     assert.equal(await page.locator('#bridge-toggle').getAttribute('aria-checked'), 'false');
-    await page.locator('#bridge-toggle').click();
+    const pausedHook = rowOf('webhooks', push.id);
+    await waitForText(page, `${pausedHook} td.health`, 'bridge paused');
+    assert.equal(await textOf(page, `${pausedHook} td.next`), '—', 'no next attempt while the bridge is paused');
+    await page.locator('#bridge-toggle').click(); // resuming asks nothing
     await waitForText(page, '#bridge-state', 'running');
     assert.equal((await g.json('/v1/bridge')).body.enabled, true, 'the API says the bridge runs');
 
@@ -236,7 +185,7 @@ describe('the ops page in Chromium', () => {
     assert.equal(await textOf(page, `${hookRow} td.url`), `POST ${hookUrl}`);
     assert.equal(put.body.url, hookUrl, 'the URL is stored as given');
     assert.ok((await textOf(page, `${hookRow} td.url`))?.includes('&amp;'), 'data is shown as text, not parsed as markup');
-    await page.locator(`${hookRow} button.link`).click();
+    await page.locator(`${hookRow} button.attempts-toggle`).click();
     const attempts = `#webhooks tr[data-attempts-for="${push.id}"] table.inner tbody tr`;
     await waitForCount(page, attempts, 1);
     assert.match((await textOf(page, attempts)) ?? '', /200/);
@@ -252,8 +201,9 @@ describe('the ops page in Chromium', () => {
       () => `webhook of ${push.id} disabled; it is ${JSON.stringify(hook)}`,
     );
     await waitForText(page, `${rowOf('consumers', push.id)} td.mode`, 'pull');
-    await waitForText(page, `${hookRow} td.health`, 'off');
+    await waitForText(page, `${hookRow} td.health`, 'paused');
     assert.equal(await hookSwitch.getAttribute('aria-checked'), 'false');
+    assert.equal(await textOf(page, `${hookRow} td.next`), '—', 'a paused webhook plans no attempt');
 
     // Live: more events, and the lag cell follows without a reload.
     await g.publish(Array.from({ length: 3 }, (_, i) => ({ tenant: 'acme', type: 'ticket.created', data: { i } })));
@@ -279,20 +229,20 @@ describe('the ops page in Chromium', () => {
     assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'the stale key is forgotten');
 
     await signIn(page, ADMIN_KEY);
-    await waitForCount(page, '#consumers tbody tr', 50);
+    await waitForCount(page, '#consumers tbody tr[data-id]', 50);
     await page.locator('#more').click();
-    await waitForCount(page, '#consumers tbody tr', 60);
+    await waitForCount(page, '#consumers tbody tr[data-id]', 60);
     assert.equal(await page.locator('#more').isVisible(), false, 'nothing more to show');
 
     await page.locator('#tenant').fill('few');
     await page.locator('#filter-form button').click();
-    await waitForCount(page, '#consumers tbody tr', 5);
+    await waitForCount(page, '#consumers tbody tr[data-id]', 5);
     await waitForText(page, '#consumer-count', '5 shown of tenant few');
 
     await page.locator('#tenant').fill('no such tenant');
     await page.locator('#filter-form button').click();
     await waitForText(page, '#filter-error', /tenant is 1 to 64 characters/);
-    assert.equal(await page.locator('#consumers tbody tr').count(), 5, 'the filter stays as it was');
+    assert.equal(await page.locator('#consumers tbody tr[data-id]').count(), 5, 'the filter stays as it was');
 
     assert.deepEqual(errors, [], 'no script errors, no CSP violations');
   });

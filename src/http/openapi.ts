@@ -16,6 +16,7 @@ import { ackSchema, pollQuerySchema } from './consumer-api.ts';
 import { createSchema, patchSchema, seekSchema } from './consumers.ts';
 import { eventInputSchema, MAX_BATCH } from './publish.ts';
 import { MAX_LIMIT as BROWSE_MAX, SCAN_BUDGET } from './tenant-events.ts';
+import { UI_ASSETS, type UiAsset } from './ui.ts';
 import { bridgeSchema, webhookPatchSchema, webhookSchema } from './webhooks.ts';
 
 const cursor = z.string().meta({ description: 'Opaque log position.', example: '0000000000000042' });
@@ -411,12 +412,11 @@ export function openApiDocument(s: Services): Record<string, unknown> {
     },
     '/metrics': { get: { id: 'metrics', summary: 'Prometheus metrics.', auth: 'admin', responses: { 200: 'text/plain' } } },
     '/openapi.json': { get: { id: 'openapi', summary: 'This document.', auth: 'none', responses: { 200: 'application/json' } } },
-    // The ops page and its two assets (http/ui.ts): served without a key; the page asks for the
+    // The ops page and its assets (http/ui.ts): served without a key; the page asks for the
     // admin key and sends it on its own API calls.
-    '/ui': { get: { id: 'opsPage', summary: 'The ops page: consumers, lag, held polls, webhook health, the bridge toggle.', auth: 'none', responses: { 200: 'text/html' } } },
+    '/ui': { get: { id: 'opsPage', summary: 'The ops page: consumers and webhooks (create, edit, seek, rotate, pause, delete), held polls, delivery attempts, the bridge toggle, an event browser and charts of this node.', auth: 'none', responses: { 200: 'text/html' } } },
     '/ui/': { get: { id: 'opsPageSlash', summary: 'The ops page (same as /ui).', auth: 'none', responses: { 200: 'text/html' } } },
-    '/ui/app.js': { get: { id: 'opsPageScript', summary: 'The ops page’s script.', auth: 'none', responses: { 200: 'text/javascript' } } },
-    '/ui/style.css': { get: { id: 'opsPageStyle', summary: 'The ops page’s style sheet.', auth: 'none', responses: { 200: 'text/css' } } },
+    ...uiAssetOps(),
   };
 
   const paths: Record<string, Record<string, unknown>> = {};
@@ -467,6 +467,16 @@ export function openApiDocument(s: Services): Record<string, unknown> {
     },
     paths,
   };
+}
+
+/** One operation per file of the ops page (http/ui.ts UI_ASSETS): app.js is opsPageAppJs. */
+function uiAssetOps(): Record<string, Record<string, Operation>> {
+  const ops: Record<string, Record<string, Operation>> = {};
+  for (const [name, asset] of Object.entries(UI_ASSETS) as Array<[UiAsset, (typeof UI_ASSETS)[UiAsset]]>) {
+    const id = `opsPage${name.split('.').map((part) => part[0]!.toUpperCase() + part.slice(1)).join('')}`;
+    ops[`/ui/${name}`] = { get: { id, summary: asset.what, auth: 'none', responses: { 200: asset.type.split(';')[0]! } } };
+  }
+  return ops;
 }
 
 export function openApiRoutes(s: Services): Hono {

@@ -1,11 +1,12 @@
 /**
- * The ops page (SPEC: Operations): GET /ui (and /ui/) plus its two assets, served without a key.
+ * The ops page (SPEC: Operations): GET /ui (and /ui/) plus its assets, served without a key.
  * The page asks the operator for the admin key and sends it as a Bearer header on its own API
  * calls; nothing here touches data, so there is nothing to authenticate.
  *
  * 1. The files in src/ui/ are read once, when the app is built; a missing file fails startup,
  *    not the first operator who opens the page.
- * 2. Only the files named below are served (no path from the request reaches the file system).
+ * 2. Only the files named in UI_ASSETS are served (no path from the request reaches the file
+ *    system); the page's script is a handful of ES modules importing each other by these names.
  * 3. The page keeps the admin key in sessionStorage, so script injection would leak it: the CSP
  *    allows scripts, styles and fetches from this origin only, no inline code, no framing, and no
  *    native form submission (a key typed into the form can never end up in a URL).
@@ -25,13 +26,22 @@ export const UI_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const FILES = {
-  'index.html': 'text/html; charset=utf-8',
-  'app.js': 'text/javascript; charset=utf-8',
-  'style.css': 'text/css; charset=utf-8',
+const JS = 'text/javascript; charset=utf-8';
+
+/** Every file of the page but index.html, with its content type and what it is (openapi.ts lists them). */
+export const UI_ASSETS = {
+  'app.js': { type: JS, what: 'The ops page’s script: sign-in, the refresh loop, the bridge.' },
+  'api.js': { type: JS, what: 'The ops page’s API calls.' },
+  'dom.js': { type: JS, what: 'The ops page’s DOM and formatting helpers.' },
+  'dialogs.js': { type: JS, what: 'The ops page’s confirmations and shown-once secrets.' },
+  'consumers.js': { type: JS, what: 'The ops page’s consumers: list, create, seek, rotate, delete.' },
+  'webhooks.js': { type: JS, what: 'The ops page’s webhooks: list, edit, pause, delete, attempts.' },
+  'events.js': { type: JS, what: 'The ops page’s event browser.' },
+  'charts.js': { type: JS, what: 'The ops page’s charts (hand-drawn SVG).' },
+  'style.css': { type: 'text/css; charset=utf-8', what: 'The ops page’s style sheet.' },
 } as const;
 
-type UiFile = keyof typeof FILES;
+export type UiAsset = keyof typeof UI_ASSETS;
 
 const HEADERS = {
   'cache-control': 'no-store',
@@ -41,16 +51,17 @@ const HEADERS = {
 };
 
 export function uiRoutes(dir: URL = new URL('../ui/', import.meta.url)): Hono {
-  const body = {} as Record<UiFile, string>;
-  for (const name of Object.keys(FILES) as UiFile[]) body[name] = readFileSync(new URL(name, dir), 'utf8');
-
-  const serve = (name: UiFile) => () =>
-    new Response(body[name], { headers: { ...HEADERS, 'content-type': FILES[name] } });
+  const read = (name: string) => readFileSync(new URL(name, dir), 'utf8');
+  const page = read('index.html');
+  const html = () => new Response(page, { headers: { ...HEADERS, 'content-type': 'text/html; charset=utf-8' } });
 
   const app = new Hono();
-  app.get('/ui', serve('index.html'));
-  app.get('/ui/', serve('index.html'));
-  app.get('/ui/app.js', serve('app.js'));
-  app.get('/ui/style.css', serve('style.css'));
+  app.get('/ui', html);
+  app.get('/ui/', html);
+  for (const name of Object.keys(UI_ASSETS) as UiAsset[]) {
+    const body = read(name);
+    const type = UI_ASSETS[name].type;
+    app.get(`/ui/${name}`, () => new Response(body, { headers: { ...HEADERS, 'content-type': type } }));
+  }
   return app;
 }
