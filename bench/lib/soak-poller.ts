@@ -13,8 +13,10 @@
  * 3. Latency = arrival of the answer's last byte − `data.sent`, the publisher's CLOCK_MONOTONIC
  *    time of the publish request, one clock for every process on the machine.
  * 4. A dropped connection or an answer other than 200 is counted by status; the consumer
- *    reconnects and polls again after a short pause, acking the last cursor it holds (so a
- *    lost answer only means the same events come again).
+ *    reconnects and polls again after the SDK's backoff (exponential, full jitter, Retry-After
+ *    respected: src/client/backoff.ts), acking the last cursor it holds (so a lost answer only
+ *    means the same events come again). A fleet that retried in step would keep a struggling
+ *    server down; real consumers spread out like this.
  *
  * Ops (answered with the same id):
  *   init  {port, keys, waitS, limit}   one slot per consumer key, in that order
@@ -24,6 +26,7 @@
  *   received                           per slot: the sequence numbers, first arrivals in order
  *   close                              close every socket and exit
  */
+import { backoffDelay } from '../../src/client/backoff.ts';
 import { serveParent } from './ipc.ts';
 import { monoMs, RawConnection, type RawResponse } from './raw-http.ts';
 
@@ -34,6 +37,8 @@ interface Slot {
   cursor: string | null;
   /** A poll is written and not answered. */
   inFlight: boolean;
+  /** Failed polls in a row (the backoff's attempt number). */
+  failures: number;
   seen: Set<number>;
   order: number[];
 }
@@ -58,7 +63,6 @@ export interface PollerStats {
 }
 
 const CONNECT_CONCURRENCY = 200;
-const RETRY_PAUSE_MS = 500;
 
 let slots: Slot[] = [];
 let port = 0;
@@ -97,12 +101,19 @@ function onAnswer(slot: Slot, r: RawResponse): void {
   if (closing) return;
   statuses[r.status] = (statuses[r.status] ?? 0) + 1;
   if (r.status === 200 && record(slot, r)) {
+    slot.failures = 0;
     send(slot, waitS);
     return;
   }
   if (r.status !== 200) odd(`${r.status} ${r.body}`);
-  // Dropped, refused or odd: pause, reconnect if needed, poll again with the cursor it holds.
-  setTimeout(() => void again(slot), RETRY_PAUSE_MS);
+  // Dropped, refused or odd: back off, reconnect if needed, poll again with the cursor it holds.
+  retryLater(slot, r.headers['retry-after']);
+}
+
+function retryLater(slot: Slot, retryAfter?: string): void {
+  slot.failures += 1;
+  const retryAfterMs = retryAfter !== undefined && Number.isFinite(Number(retryAfter)) ? Number(retryAfter) * 1000 : null;
+  setTimeout(() => void again(slot), backoffDelay(slot.failures, {}, retryAfterMs));
 }
 
 async function again(slot: Slot): Promise<void> {
@@ -115,7 +126,7 @@ async function again(slot: Slot): Promise<void> {
     send(slot, waitS);
   } catch (error) {
     odd(`reconnect: ${(error as Error).message}`);
-    setTimeout(() => void again(slot), RETRY_PAUSE_MS);
+    retryLater(slot);
   }
 }
 
@@ -205,7 +216,7 @@ async function handle(msg: Message): Promise<unknown> {
       port = msg.port;
       waitS = msg.waitS;
       limit = msg.limit;
-      slots = msg.keys.map((key) => ({ key, conn: new RawConnection(port), cursor: null, inFlight: false, seen: new Set(), order: [] }));
+      slots = msg.keys.map((key) => ({ key, conn: new RawConnection(port, ['retry-after']), cursor: null, inFlight: false, failures: 0, seen: new Set(), order: [] }));
       return { polls: slots.length };
     case 'start':
       return start();

@@ -8,14 +8,16 @@
  *    capped at one second of events: the rate falls (and the soak reports it) instead of the
  *    producer piling up requests.
  * 2. A request that fails (no answer within 30 s, a dropped connection, 429/503/5xx) is sent
- *    again, same body, until it gets its answer or the publisher is stopped. Any other 4xx is
- *    a bench bug and is recorded.
+ *    again, same body, after the SDK's backoff (src/client/backoff.ts, Retry-After respected),
+ *    until it gets its answer or the publisher is stopped. Any other 4xx is a bench bug and is
+ *    recorded.
  * 3. An event is *acknowledged* when a 2xx answer carries its envelope: the soak then requires
  *    every consumer of its tenant to receive it. The envelope's cursor is kept (compared, never
  *    parsed: cursors are opaque).
  * 4. `data.sent` is the first send's CLOCK_MONOTONIC time (ms), which the poll fleet and the
  *    receivers subtract from their arrival times.
  */
+import { backoffDelay } from '../../src/client/backoff.ts';
 import { monoMs } from './raw-http.ts';
 import { ADMIN_KEY, type RunningServer } from './servers.ts';
 
@@ -40,7 +42,6 @@ export interface PublisherStats {
 
 const TICK_MS = 50;
 const REQUEST_TIMEOUT_MS = 30_000;
-const RETRY_PAUSE_MS = 200;
 
 export interface PublisherOptions {
   /** Events per second. */
@@ -183,10 +184,11 @@ export class SoakPublisher {
   }
 
   private async deliver(text: string, seqs: number[]): Promise<void> {
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
       if (this.stopping) return;
       const t0 = monoMs();
       let cause: string;
+      let retryAfterMs: number | null = null;
       try {
         const res = await fetch(`${this.server.url}/v1/events`, {
           method: 'POST',
@@ -205,11 +207,13 @@ export class SoakPublisher {
           return;
         }
         cause = String(res.status);
+        const retryAfter = Number(res.headers.get('retry-after') ?? Number.NaN);
+        if (Number.isFinite(retryAfter)) retryAfterMs = retryAfter * 1000;
       } catch (error) {
         cause = (error as Error).name === 'TimeoutError' ? 'timeout' : 'network';
       }
       this.retries[cause] = (this.retries[cause] ?? 0) + 1;
-      await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
+      await new Promise((r) => setTimeout(r, backoffDelay(attempt, {}, retryAfterMs)));
     }
   }
 
