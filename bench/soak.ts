@@ -492,6 +492,12 @@ export const scenario: Scenario = {
           samples,
         },
       };
+    } catch (error) {
+      // Say what the server was doing: gone (and its last lines), or still up.
+      const proc = sut?.server.child.proc;
+      const state = !proc ? 'not started' : proc.exitCode !== null || proc.signalCode !== null ? `exited (${proc.exitCode ?? proc.signalCode})` : 'still running';
+      const cause = (error as Error).cause ? ` (cause: ${String((error as Error).cause)})` : '';
+      throw new Error(`${(error as Error).message}${cause}; pollgate ${state}; its last output:\n${sut?.server.child.tail() ?? ''}`, { cause: error });
     } finally {
       publisher?.abandon();
       await poller.close();
@@ -517,7 +523,14 @@ function summarisePush(pushers: PushConsumer[]): string {
 /** GET /v1/consumers/:id, waiting out 503s (the database busy or away: the contract says retry). */
 async function consumerView(server: PollgateServer, id: string): Promise<{ cursor: string; lag: number; mode: string }> {
   for (const deadline = Date.now() + 60_000; ; ) {
-    const res = await fetch(`${server.url}/v1/consumers/${id}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    let res: Response;
+    try {
+      res = await fetch(`${server.url}/v1/consumers/${id}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, signal: AbortSignal.timeout(30_000) });
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(1000);
+      continue;
+    }
     const text = await res.text();
     if (res.status === 200) return JSON.parse(text) as { cursor: string; lag: number; mode: string };
     if (res.status !== 503 || Date.now() > deadline) throw new Error(`GET /v1/consumers/${id} answered ${res.status}: ${text.slice(0, 300)}`);
