@@ -1,5 +1,5 @@
 /**
- * Entry point of the `pollgate` command (bin/pollgate.js loads it through tsx). The only
+ * Entry point of the `pollgate` command (bin/pollgate.js runs its compiled form). The only
  * place of the CLI that reads process.env and ends the process.
  */
 import { runCli } from './program.ts';
