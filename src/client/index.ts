@@ -1,13 +1,14 @@
 /**
- * pollgate's client SDK: `import { createClient, createAdminClient } from 'pollgate/client'`.
+ * pollgate's client SDK, the `pollgate-client` package (also `pollgate/client` in the server's):
+ * `import { createClient, createAdminClient } from 'pollgate-client'`.
  *
  *   const client = createClient({ url, key: process.env.POLLGATE_KEY! });
  *   for await (const event of client.events({ signal })) {
  *     await handle(event); // acked (a page at a time) only after this returns
  *   }
  *
- * Depends on nothing but the platform's fetch (Node 20+), so it can be used apart from the
- * server. See consumer.ts for the delivery guarantees of the iterators.
+ * Depends on nothing but the platform's fetch (Node 20+) and imports nothing of the server.
+ * The tail and forward agents (cli/) are the package's command, not part of this API. See consumer.ts for the delivery guarantees of the iterators.
  */
 export { createClient, type ClientOptions, type IterateOptions, type PollgateClient, type RetryInfo } from './consumer.ts';
 export { createAdminClient, type AdminClient, type CallOptions } from './admin.ts';
