@@ -34,6 +34,9 @@ import { READ_AHEAD_BYTES, type ReadAheadBudget } from './read-ahead.ts';
 import { retryDelay } from './retry.ts';
 import type { Semaphore } from './semaphore.ts';
 
+/** At most one "webhook attempt failed" line a minute per webhook. */
+const FAILURE_LOG_INTERVAL_MS = 60_000;
+
 export interface WorkerDeps {
   store: Store;
   clock: Clock;
@@ -110,6 +113,9 @@ export class Worker {
   private lastRecordAt = -Infinity;
   /** Ends the wait before the next record write (stop, give-up). */
   private hurry: () => void = () => {};
+  /** When a failed attempt was last logged, and how many failed since without a line. */
+  private failureLoggedAt: number | null = null;
+  private failuresNotLogged = 0;
   /** Parsed once per webhook row, not per delivery. */
   private target: Target;
 
@@ -271,6 +277,11 @@ export class Worker {
   }
 
   private succeeded(event: EventRecord, outcome: AttemptOutcome, at: number): void {
+    if (this.hook.consecutive_failures > 0) {
+      this.deps.logger.info({ consumer: this.consumerId, event: event.id, failedAttempts: this.hook.consecutive_failures }, 'webhook delivering again');
+    }
+    this.failureLoggedAt = null;
+    this.failuresNotLogged = 0;
     this.buffer.shift();
     const size = dataBytes(event);
     this.bufferBytes -= size;
@@ -293,6 +304,33 @@ export class Worker {
     });
   }
 
+  /**
+   * A failed attempt at warn, at most one line a minute per webhook (a receiver that is down for
+   * a day must not fill the log); the line says how many failed since the last one. Never the
+   * URL or headers: they may carry credentials.
+   */
+  private logFailure(event: EventRecord, attempt: number, outcome: AttemptOutcome, next: number | null, at: number): void {
+    if (this.failureLoggedAt !== null && at - this.failureLoggedAt < FAILURE_LOG_INTERVAL_MS) {
+      this.failuresNotLogged++;
+      return;
+    }
+    this.deps.logger.warn(
+      {
+        consumer: this.consumerId,
+        event: event.id,
+        attempt,
+        error: outcome.error,
+        status: outcome.status,
+        detail: outcome.detail,
+        nextAttemptAt: next === null ? null : new Date(next).toISOString(),
+        ...(this.failuresNotLogged > 0 ? { failedSinceLastLine: this.failuresNotLogged } : {}),
+      },
+      'webhook attempt failed',
+    );
+    this.failureLoggedAt = at;
+    this.failuresNotLogged = 0;
+  }
+
   private async failed(event: EventRecord, outcome: AttemptOutcome, at: number): Promise<void> {
     const { deps } = this;
     const attempt = this.hook.attempt + 1;
@@ -310,6 +348,7 @@ export class Worker {
       consecutive_failures: this.hook.consecutive_failures + 1,
     };
     const state = this.hook;
+    this.logFailure(event, attempt, outcome, next, at);
     const row = deliveryRow(this.consumerId, event, attempt, outcome, at, next);
     if (!giveUp) {
       // Retry state goes to disk now, not at the next interval: a restart resumes on schedule.

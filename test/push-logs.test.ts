@@ -1,0 +1,51 @@
+/**
+ * Failed delivery attempts are logged for operators at warn, at most one line a minute per
+ * webhook (saying how many failed since the last line), and the return to health at info;
+ * never the URL, headers or secret (they may carry credentials).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { gatewayFor } from './support/gateway.ts';
+import { receiverFor } from './support/receiver.ts';
+import { waitFor } from './support/wait.ts';
+
+test('failed attempts at warn, one line a minute per webhook; recovery at info; no URL or secret in any line', async (t) => {
+  const lines: Array<Record<string, any>> = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n')) if (line.trim()) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  const g = await gatewayFor(t, { logger: pino({ level: 'info' }, sink), config: { retryScheduleMs: [20] } });
+  let failing = true;
+  const rx = await receiverFor(t, () => (failing ? { status: 500 } : { status: 200 }));
+  const consumer = await g.createConsumer({ tenant: 'logs', start: 'earliest' });
+  const hookUrl = `${rx.url}hook/tok3n-in-path`;
+  const put = await g.json(`/v1/consumers/${consumer.id}/webhook`, { method: 'PUT', body: { url: hookUrl, headers: { 'X-Api-Key': 'k3y-in-header' } } });
+  assert.equal(put.status, 201, JSON.stringify(put.body));
+  const event = await g.publish({ tenant: 'logs', type: 'l.x', data: 1 });
+
+  await rx.waitForCount(6, 10_000);
+  const failures = () => lines.filter((l) => l.msg === 'webhook attempt failed');
+  assert.equal(failures().length, 1, `one line for ${rx.requests.length} failed attempts within a minute`);
+  const line = failures()[0]!;
+  assert.equal(line.level, 40, 'warn');
+  assert.equal(line.consumer, consumer.id);
+  assert.equal(line.event, event.id);
+  assert.equal(line.attempt, 1);
+  assert.equal(line.error, 'http_status');
+  assert.equal(line.status, 500);
+  assert.ok(line.nextAttemptAt, 'when it is tried again');
+
+  failing = false;
+  await waitFor(() => lines.some((l) => l.msg === 'webhook delivering again'), 10_000, 'the recovery line');
+  const recovered = lines.find((l) => l.msg === 'webhook delivering again')!;
+  assert.equal(recovered.level, 30, 'info');
+  assert.ok(recovered.failedAttempts >= 6, `it says how many attempts failed (${recovered.failedAttempts})`);
+
+  const all = JSON.stringify(lines);
+  for (const secret of ['tok3n-in-path', 'k3y-in-header', put.body.secret]) assert.ok(!all.includes(secret), `no log line holds ${secret}`);
+});
