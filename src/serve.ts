@@ -21,7 +21,12 @@ function where(config: Config): string {
 
 /** The error and what caused it (the driver's own words: ECONNREFUSED, a missing database…). */
 function describe(error: unknown): string {
-  const e = error as Error & { cause?: { message?: string; code?: string } };
+  const e = error as Error & { code?: string; path?: string; cause?: { message?: string; code?: string } };
+  // The data directory is a file, or lies inside one: say so in words, and what to do.
+  if ((e.code === 'ENOTDIR' || e.code === 'EEXIST') && e.path) {
+    return `${e.path} is a file (or inside one), not a directory; point POLLGATE_DATA_DIR (--data-dir) at a directory`;
+  }
+  if (e.code === 'EACCES' && e.path) return `no permission to use ${e.path}; run as its owner or choose another POLLGATE_DATA_DIR (--data-dir)`;
   const cause = e.cause?.message || e.cause?.code;
   return cause && cause !== e.message ? `${e.message} (${cause})` : e.message;
 }

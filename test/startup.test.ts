@@ -6,7 +6,7 @@
  */
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -127,13 +127,17 @@ test('a consumer key in plaintext appears in no file of the data directory and i
 });
 
 describe('bad configuration exits non-zero naming the problem', { concurrency: true }, () => {
-  const cases: Array<{ name: string; env?: Record<string, string>; args?: string[]; names: RegExp }> = [
+  const aFile = join(dir(), 'not-a-directory');
+  writeFileSync(aFile, 'x');
+  const cases: Array<{ name: string; env?: Record<string, string>; args?: string[]; names: RegExp; skip?: string | false }> = [
     { name: 'POLLGATE_PORT=abc', env: { POLLGATE_PORT: 'abc' }, names: /POLLGATE_PORT/ },
+    { name: 'SQLite: POLLGATE_DATA_DIR is a file', env: { POLLGATE_DATA_DIR: aFile }, names: /not a directory; point POLLGATE_DATA_DIR/, skip: SQLITE_ONLY },
+    { name: 'SQLite: --data-dir inside a file', args: ['--data-dir', join(aFile, 'data')], names: /not a directory; point POLLGATE_DATA_DIR/, skip: SQLITE_ONLY },
     { name: 'POLLGATE_RETENTION=forever', env: { POLLGATE_RETENTION: 'forever' }, names: /POLLGATE_RETENTION/ },
     { name: 'unknown flag --nope', args: ['--nope'], names: /--nope|\bnope\b/ },
   ];
   for (const c of cases) {
-    test(c.name, { timeout: 60_000 }, async () => {
+    test(c.name, { timeout: 60_000, skip: c.skip ?? false }, async () => {
       const dataDir = dir();
       const r = await runToExit({ dataDir, ...(c.env ? { env: c.env } : {}), ...(c.args ? { args: c.args } : {}) });
       const output = `--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
