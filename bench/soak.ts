@@ -550,10 +550,14 @@ interface Check {
 
 /**
  * (a) every acknowledged event is among its tenant's poll consumer's events; (b) every healthy
- * webhook's receiver accepted every acknowledged event of its tenant, first acceptances in the
- * poll's order (the log's order); (c) every webhook's committed cursor is the cursor of the last
- * event its receiver accepted (or where it started), and its lag is what the log holds after
- * that.
+ * webhook's receiver accepted every acknowledged event of its tenant; (c) no webhook's
+ * committed cursor is past what its receiver accepted: it is where the consumer started or the
+ * cursor of an event the receiver answered 2xx (deliveries go one at a time in log order, so
+ * a cursor moves only over delivered events). The consumers are read before the receivers'
+ * records, so a delivery landing in between cannot make (c) fail.
+ * Once (a) and (b) hold (everything arrived, nothing more is on its way), exactly: each
+ * webhook's cursor is the cursor of the last event its receiver accepted, its lag is the
+ * tenant's events after that, and a healthy webhook accepted the events in the poll's order.
  */
 async function verify(
   server: PollgateServer,
@@ -563,6 +567,8 @@ async function verify(
   pollers: Consumer[],
   pushers: PushConsumer[],
 ): Promise<Check> {
+  const views: Array<{ cursor: string; lag: number; mode: string }> = [];
+  for (const p of pushers) views.push(await consumerView(server, p.id));
   const [{ order }, { endpoints }] = await Promise.all([
     poller.request<{ order: number[][] }>({ op: 'received' }),
     receiver.request<{ endpoints: Record<string, Array<[number, number]>> }>({ op: 'received' }),
@@ -571,8 +577,11 @@ async function verify(
   const seen = order.map((o) => new Set(o));
   const out: Check = { lostPoll: [], lostPush: [], pollChecked: 0, pushChecked: 0, failing: [], problems: [] };
   const ackedByTenant = new Map<string, number[]>();
+  /** tenant + cursor → the event's sequence number (cursors are compared, never parsed). */
+  const seqOfCursor = new Map<string, number>();
   publisher.events.forEach((e, seq) => {
     if (e.cursor === null) return;
+    seqOfCursor.set(`${e.tenant} ${e.cursor}`, seq);
     const i = indexOfTenant.get(e.tenant)!;
     out.pollChecked += 1;
     if (!seen[i]!.has(seq)) out.lostPoll.push(`soak-${seq} (poll ${e.tenant})`);
@@ -580,35 +589,48 @@ async function verify(
     if (!list) ackedByTenant.set(e.tenant, (list = []));
     list.push(seq);
   });
-  for (const p of pushers) {
-    const entries = endpoints[p.endpoint] ?? [];
-    const accepted: number[] = [];
-    const acceptedSet = new Set<number>();
-    for (const [seq, status] of entries) {
-      if (status >= 200 && status < 300 && !acceptedSet.has(seq)) {
-        acceptedSet.add(seq);
-        accepted.push(seq);
+  const accepted = pushers.map((p) => {
+    const list: number[] = [];
+    const set = new Set<number>();
+    for (const [seq, status] of endpoints[p.endpoint] ?? []) {
+      if (status >= 200 && status < 300 && !set.has(seq)) {
+        set.add(seq);
+        list.push(seq);
       }
     }
-    const logOrder = order[indexOfTenant.get(p.tenant)!]!;
-    const view = await consumerView(server, p.id);
-    const last = accepted.at(-1);
-    const wantCursor = last === undefined ? p.startCursor : publisher.events[last]?.cursor ?? null;
-    const wantLag = last === undefined ? logOrder.length : logOrder.length - (logOrder.indexOf(last) + 1);
+    return { list, set, attempts: (endpoints[p.endpoint] ?? []).length };
+  });
+  for (const [n, p] of pushers.entries()) {
+    if (!healthy(p.spec.behaviour)) continue;
+    for (const seq of ackedByTenant.get(p.tenant) ?? []) {
+      out.pushChecked += 1;
+      if (!accepted[n]!.set.has(seq)) out.lostPush.push(`soak-${seq} (webhook ${p.spec.behaviour} ${p.tenant})`);
+    }
+  }
+  const complete = out.lostPoll.length === 0 && out.lostPush.length === 0;
+  for (const [n, p] of pushers.entries()) {
+    const view = views[n]!;
+    const { list, set, attempts } = accepted[n]!;
     const where = `${p.spec.behaviour} ${p.tenant}`;
-    if (healthy(p.spec.behaviour)) {
-      for (const seq of ackedByTenant.get(p.tenant) ?? []) {
-        out.pushChecked += 1;
-        if (!acceptedSet.has(seq)) out.lostPush.push(`soak-${seq} (webhook ${where})`);
-      }
-      const at = accepted.findIndex((seq, n) => seq !== logOrder[n]);
-      if (at >= 0 || accepted.length !== logOrder.length) out.problems.push(`${where}: accepted order differs from the poll's at #${at < 0 ? accepted.length : at + 1}`);
-    } else {
-      const attempts = entries.length;
-      out.failing.push(`${where}: ${accepted.length} accepted of ${logOrder.length}, ${attempts} attempts, cursor ${view.cursor === wantCursor ? 'at' : 'NOT at'} the last accepted (${wantCursor}), lag ${view.lag} (want ${wantLag}), mode ${view.mode}`);
+    const committedSeq = view.cursor === p.startCursor ? null : seqOfCursor.get(`${p.tenant} ${view.cursor}`);
+    if (committedSeq === undefined) out.problems.push(`${where}: committed cursor ${view.cursor} is neither where it started nor an acknowledged event's`);
+    else if (committedSeq !== null && !set.has(committedSeq)) out.problems.push(`${where}: committed cursor ${view.cursor} (soak-${committedSeq}) was never accepted by its receiver`);
+    const logOrder = order[indexOfTenant.get(p.tenant)!]!;
+    const last = list.at(-1);
+    const wantCursor = last === undefined ? p.startCursor : (publisher.events[last]?.cursor ?? null);
+    const wantLag = last === undefined ? logOrder.length : logOrder.length - (logOrder.indexOf(last) + 1);
+    if (!healthy(p.spec.behaviour)) {
+      out.failing.push(
+        `${where}: ${list.length} accepted of ${logOrder.length}, ${attempts} attempts, cursor ${view.cursor === wantCursor ? 'at' : 'NOT at'} the last accepted (${wantCursor}), lag ${view.lag}${complete ? ` (want ${wantLag})` : ''}, mode ${view.mode}`,
+      );
     }
+    if (!complete) continue;
     if (view.cursor !== wantCursor) out.problems.push(`${where}: committed cursor ${view.cursor}, want ${wantCursor} (last accepted ${last === undefined ? 'none' : `soak-${last}`})`);
     if (view.lag !== wantLag) out.problems.push(`${where}: lag ${view.lag}, want ${wantLag}`);
+    if (healthy(p.spec.behaviour)) {
+      const at = list.findIndex((seq, i) => seq !== logOrder[i]);
+      if (at >= 0 || list.length !== logOrder.length) out.problems.push(`${where}: accepted order differs from the poll's at #${at < 0 ? list.length : at + 1}`);
+    }
   }
   return out;
 }
