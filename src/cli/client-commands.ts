@@ -1,12 +1,10 @@
 /**
  * The client package's commands (`tail`, `forward`) under `pollgate`: commander hands their
- * arguments over untouched (they parse their own, with node:util parseArgs), and their usage
- * errors become this command's (exit 2); the SDK's errors are reported by program.ts as for
- * every other command.
+ * arguments over untouched (they parse their own, with node:util parseArgs); their usage errors
+ * are the same class as this command's (exit 2), and the SDK's errors are reported by
+ * program.ts as for every other command.
  */
 import type { Command } from 'commander';
-import { UsageError as ClientUsageError } from '../client/cli/args.ts';
-import { UsageError } from './common.ts';
 
 export function passThrough(
   program: Command,
@@ -23,13 +21,8 @@ export function passThrough(
     .allowUnknownOption()
     .allowExcessArguments()
     .argument('[options...]', 'options, see --help')
-    .action(async (argv: string[]) => {
-      try {
-        await run(argv, name);
-      } catch (error) {
-        throw error instanceof ClientUsageError ? new UsageError(error.message) : error;
-      }
-    });
+    // Their UsageError is this command's own (cli/common.ts re-exports it): exit 2.
+    .action((argv: string[]) => run(argv, name));
   // `pollgate help tail`: the command's own help.
   cmd.helpInformation = () => help(name);
 }

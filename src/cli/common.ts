@@ -4,17 +4,12 @@
  * position syntax, JSON output, and stopping on SIGINT/SIGTERM.
  */
 import type { Command } from 'commander';
+import { DEFAULT_URL, UsageError, write, type Env } from '../client/cli/args.ts';
 import type { Position } from '../client/types.ts';
 import { parseDuration } from '../config.ts';
 
-export const DEFAULT_URL = 'http://127.0.0.1:8080';
-
-export type Env = Record<string, string | undefined>;
-
-/** Bad input on the command line: exit 2, with the message and a pointer to --help. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+// Shared with the client package's commands (tail, forward): one usage error, one way to write.
+export { DEFAULT_URL, logLine, parseInteger, parseSeconds, stopSignals, UsageError, write, type Env } from '../client/cli/args.ts';
 
 /** A runtime failure with a message a person can act on: exit 1, printed without a stack trace. */
 export class CommandFailed extends Error {
@@ -72,17 +67,6 @@ export function parseJsonFlag(text: string, flag: string): unknown {
   }
 }
 
-export function parseSeconds(text: string, flag: string): number {
-  if (!/^\d+(\.\d+)?$/.test(text)) throw new UsageError(`${flag}: "${text}" is not a number of seconds`);
-  return Number(text);
-}
-
-export function parseInteger(text: string, flag: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`${flag}: "${text}" must be an integer from ${min} to ${max}`);
-  return n;
-}
-
 export function parseDurationFlag(text: string, flag: string): number {
   try {
     return parseDuration(text);
@@ -91,40 +75,6 @@ export function parseDurationFlag(text: string, flag: string): number {
   }
 }
 
-/** Writes and waits until the stream took it (so "printed" means printed before an ack). */
-export function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    stream.write(text, (error) => (error ? reject(error) : resolve()));
-  });
-}
-
 export function printJson(value: unknown): Promise<void> {
   return write(process.stdout, `${JSON.stringify(value, null, 2)}\n`);
-}
-
-export function logLine(text: string): void {
-  process.stderr.write(`${new Date().toISOString()} ${text}\n`);
-}
-
-/**
- * SIGINT/SIGTERM: the first asks the command to stop (`stop` aborts), a second one means
- * "now" (`force` aborts). dispose() removes the handlers.
- */
-export function stopSignals(): { stop: AbortSignal; force: AbortSignal; dispose(): void } {
-  const stop = new AbortController();
-  const force = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (!stop.signal.aborted) stop.abort(new Error(signal));
-    else force.abort(new Error(signal));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    stop: stop.signal,
-    force: force.signal,
-    dispose() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
 }
