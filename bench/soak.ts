@@ -39,7 +39,7 @@ import { createDatabase, postgresUnavailable, type BenchDatabase } from './lib/p
 import { scrape, type Scrape } from './lib/prom-text.ts';
 import { cpuSeconds, openFilesLimit, rssKiB } from './lib/proc.ts';
 import type { Row, Scenario, ScenarioContext } from './lib/scenario.ts';
-import { ADMIN_KEY, adminJson, startPollgate, type PollgateServer } from './lib/servers.ts';
+import { ADMIN_KEY, adminJson, listeningPorts, startPollgate, type PollgateServer } from './lib/servers.ts';
 import type { PollerStats } from './lib/soak-poller.ts';
 import { seededRandom, SoakPublisher } from './lib/soak-publisher.ts';
 import type { Behaviour, ReceiverStats } from './lib/soak-receiver.ts';
@@ -495,7 +495,12 @@ export const scenario: Scenario = {
     } catch (error) {
       // Say what the server was doing: gone (and its last lines), or still up.
       const proc = sut?.server.child.proc;
-      const state = !proc ? 'not started' : proc.exitCode !== null || proc.signalCode !== null ? `exited (${proc.exitCode ?? proc.signalCode})` : 'still running';
+      let state = !proc ? 'not started' : proc.exitCode !== null || proc.signalCode !== null ? `exited (${proc.exitCode ?? proc.signalCode})` : 'still running';
+      if (state === 'still running' && sut) {
+        // A running server that no longer listens is stopping: it was signalled.
+        const ports = listeningPorts(proc!.pid!);
+        state += ports.includes(sut.server.port) ? `, still listening on ${sut.server.port}` : `, NOT listening on ${sut.server.port} any more (listening: ${ports.join(', ') || 'nothing'}): stopping, so something signalled it`;
+      }
       const cause = (error as Error).cause ? ` (cause: ${String((error as Error).cause)})` : '';
       throw new Error(`${(error as Error).message}${cause}; pollgate ${state}; its last output:\n${sut?.server.child.tail() ?? ''}`, { cause: error });
     } finally {
