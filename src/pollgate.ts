@@ -138,6 +138,7 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
     clock,
     retentionMs: config.retentionMs,
     onError: (err) => logger.error({ err }, 'retention failed'),
+    onTrimmed: (removed) => logger.debug({ removed, olderThanMs: config.retentionMs }, 'retention removed old events and attempt records'),
   });
 
   let closing = false;

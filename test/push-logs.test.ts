@@ -1,7 +1,8 @@
 /**
- * Failed delivery attempts are logged for operators at warn, at most one line a minute per
- * webhook (saying how many failed since the last line), and the return to health at info;
- * never the URL, headers or secret (they may carry credentials).
+ * What operators read in the log about pushing: failed delivery attempts at warn, at most one
+ * line a minute per webhook (saying how many failed since the last line), the return to health
+ * at info, never the URL, headers or secret (they may carry credentials); and at debug, which
+ * push consumers this node delivers and what retention removed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { gatewayFor } from './support/gateway.ts';
 import { receiverFor } from './support/receiver.ts';
+import { FakeClock } from './support/fake-clock.ts';
 import { waitFor } from './support/wait.ts';
 
 test('failed attempts at warn, one line a minute per webhook; recovery at info; no URL or secret in any line', async (t) => {
@@ -48,4 +50,28 @@ test('failed attempts at warn, one line a minute per webhook; recovery at info; 
 
   const all = JSON.stringify(lines);
   for (const secret of ['tok3n-in-path', 'k3y-in-header', put.body.secret]) assert.ok(!all.includes(secret), `no log line holds ${secret}`);
+});
+
+test('at debug: which push consumers this node delivers, and what retention removed', async (t) => {
+  const lines: Array<Record<string, any>> = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n')) if (line.trim()) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  const clock = new FakeClock();
+  const g = await gatewayFor(t, { clock, logger: pino({ level: 'debug' }, sink), config: { retentionMs: 60_000 } });
+  const rx = await receiverFor(t);
+  const consumer = await g.createConsumer({ tenant: 'debug', start: 'earliest' });
+  assert.equal((await g.json(`/v1/consumers/${consumer.id}/webhook`, { method: 'PUT', body: { url: rx.url } })).status, 201);
+  await waitFor(() => lines.some((l) => l.msg === 'push consumer delivered from this node now' && l.consumer === consumer.id), 5_000, 'the bridge says it took the consumer');
+  assert.equal(lines.find((l) => l.msg === 'push consumer delivered from this node now')!.level, 20, 'debug');
+
+  await g.publish({ tenant: 'debug', type: 'd.x', data: 1 });
+  await rx.waitForCount(1, 5_000);
+  for (let i = 0; i < 40 && !lines.some((l) => l.msg === 'retention removed old events and attempt records'); i++) await clock.advance(5_000);
+  const trimmed = lines.find((l) => l.msg === 'retention removed old events and attempt records');
+  assert.ok(trimmed, 'retention says what it removed');
+  assert.ok(trimmed.removed >= 1);
 });

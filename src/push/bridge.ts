@@ -145,6 +145,7 @@ export async function createBridge(deps: BridgeDeps): Promise<Bridge> {
       },
     );
     workers.set(lease.consumerId, worker);
+    deps.logger.debug({ consumer: lease.consumerId, tenant: consumer.tenant, epoch: lease.epoch, cursor: consumer.cursor }, 'push consumer delivered from this node now');
     let set = byTenant.get(consumer.tenant);
     if (!set) byTenant.set(consumer.tenant, (set = new Set()));
     set.add(worker);
@@ -170,7 +171,10 @@ export async function createBridge(deps: BridgeDeps): Promise<Bridge> {
         const held = new Map(leases.map((l) => [l.consumerId, l]));
         for (const [id, worker] of workers) {
           const lease = held.get(id);
-          if (!lease || lease.epoch !== worker.epoch) await halt(id, false);
+          if (!lease || lease.epoch !== worker.epoch) {
+            deps.logger.debug({ consumer: id }, 'push consumer no longer delivered from this node (its lease moved or ended)');
+            await halt(id, false);
+          }
           else worker.renew(validUntil);
         }
         for (const lease of leases) {

@@ -23,6 +23,8 @@ export function createRetention(opts: {
   batch?: number;
   idleMs?: number;
   onError?: (error: unknown) => void;
+  /** After a pass that removed something: how much (events or attempt records, whichever more). */
+  onTrimmed?: (removed: number) => void;
 }): Retention {
   const { store, clock, retentionMs } = opts;
   const batch = opts.batch ?? 1000;
@@ -46,6 +48,9 @@ export function createRetention(opts: {
   function tick(): void {
     if (!running) return;
     trimAll()
+      .then((removed) => {
+        if (removed > 0) opts.onTrimmed?.(removed);
+      })
       .catch((error) => opts.onError?.(error))
       .finally(() => {
         if (running) cancel = clock.setTimer(tick, idleMs);
