@@ -30,6 +30,8 @@ import { scenario as soak } from './soak.ts';
 import { scenario as wake } from './wake.ts';
 
 const SCENARIOS: Scenario[] = [publish, batchPublish, wake, memory, publishHeld, drain, push, coldstart, engines, soak];
+/** Run only when named: minutes long, and a soak rather than a comparison. */
+const ON_REQUEST = new Set([soak.name]);
 /**
  * Far above the ~12 minutes a full run takes (plus ~2 minutes, once, to build the 10M-event
  * database the cold-start scenario caches): only a wedged bench ever reaches it.
@@ -49,7 +51,7 @@ const { values, positionals } = parseArgs({
 if (values.help) {
   process.stdout.write(
     `usage: npm run bench -- [${SCENARIOS.map((s) => s.name).join('|')} …] [--profile] [--runs N] [--duration S]\n\n` +
-      SCENARIOS.map((s) => `  ${s.name.padEnd(14)} ${s.title}`).join('\n') +
+      SCENARIOS.map((s) => `  ${s.name.padEnd(14)} ${s.title}${ON_REQUEST.has(s.name) ? ' (only when named)' : ''}`).join('\n') +
       '\n',
   );
   process.exit(0);
@@ -60,7 +62,7 @@ if (unknown.length > 0) {
   process.stderr.write(`bench: no scenario ${unknown.map((u) => `"${u}"`).join(', ')}; there are ${SCENARIOS.map((s) => s.name).join(', ')}\n`);
   process.exit(2);
 }
-const selected = positionals.length === 0 ? SCENARIOS : SCENARIOS.filter((s) => positionals.includes(s.name));
+const selected = positionals.length === 0 ? SCENARIOS.filter((s) => !ON_REQUEST.has(s.name)) : SCENARIOS.filter((s) => positionals.includes(s.name));
 const runs = Number(values.runs);
 const durationS = Number(values.duration);
 if (!Number.isInteger(runs) || runs < 1 || !(durationS > 0 && durationS <= 60)) {
