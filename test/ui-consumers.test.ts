@@ -97,6 +97,7 @@ describe('consumers on the ops page', () => {
 
     await page.locator('#secret-done').click();
     await page.locator('#secret-dialog').waitFor({ state: 'hidden' });
+    await page.locator('#secret-dialog').waitFor({ state: 'hidden' });
     assert.equal(await pageHolds(page, key), false, 'once closed, the key is nowhere in the page');
 
     // Its row, with the filter in words.
@@ -206,6 +207,7 @@ describe('consumers on the ops page', () => {
     assert.equal((await g.json('/v1/consumer', { key: c.key })).status, 401, 'the old key stopped working');
     assert.equal((await g.json('/v1/consumer', { key })).status, 200, 'the new key works');
     await page.locator('#secret-done').click();
+    await page.locator('#secret-dialog').waitFor({ state: 'hidden' });
     assert.equal(await pageHolds(page, key), false, 'the new key is gone from the page once closed');
 
     // Delete, cancelled: still there, on the page and in the API.

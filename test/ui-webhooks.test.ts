@@ -40,6 +40,7 @@ describe('webhooks on the ops page', () => {
     const secret = await page.locator('#secret-value').inputValue();
     assert.match(secret, /^whsec_/);
     await page.locator('#secret-done').click();
+    await page.locator('#secret-dialog').waitFor({ state: 'hidden' });
 
     let hook = await webhookOf(g, c.id);
     assert.equal(hook.url, `${rx.url}orders`);

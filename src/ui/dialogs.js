@@ -68,14 +68,21 @@ export function showSecret({ title, note, value }) {
     dialog.addEventListener(
       'close',
       () => {
-        field.value = '';
-        setText($('secret-copied'), '');
+        forgetSecret();
         resolve();
       },
       { once: true },
     );
   });
 }
+
+/** Empties the shown secret; run on the closing click itself too, as 'close' fires a task later. */
+function forgetSecret() {
+  /** @type {HTMLInputElement} */ ($('secret-value')).value = '';
+  setText($('secret-copied'), '');
+}
+
+for (const button of $('secret-dialog').querySelectorAll('[data-close]')) button.addEventListener('click', forgetSecret);
 
 async function copySecret() {
   const field = /** @type {HTMLInputElement} */ ($('secret-value'));
