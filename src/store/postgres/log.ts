@@ -30,6 +30,18 @@ export async function readPage(db: Db, tenant: string, afterPos: number, limit: 
 /** No byte bound: larger than any page. */
 const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 
+/** A row of a page read: the tenant's head and trim mark, and one event (null when none is left). */
+interface PageRow {
+  head: number;
+  trimmed: number;
+  seen: number | null;
+  pos: number | null;
+  id: string | null;
+  type: string | null;
+  time: number | null;
+  data: string | null;
+}
+
 /**
  * Several tenants' pages in ONE statement (one snapshot, one round trip): a wake-up hint that
  * moved 1,000 tenants costs one query, not 1,000. Each page is cut at its byte bound (3.):
@@ -37,17 +49,7 @@ const UNBOUNDED = Number.MAX_SAFE_INTEGER;
  */
 export async function readPages(db: Db, reads: ReadonlyArray<ReadRequest>): Promise<Page[]> {
   if (reads.length === 0) return [];
-  const { rows } = await sql<{
-    i: number;
-    head: number;
-    trimmed: number;
-    seen: number | null;
-    pos: number | null;
-    id: string | null;
-    type: string | null;
-    time: number | null;
-    data: string | null;
-  }>`SELECT w.i, coalesce(t.head_pos, 0) AS head, coalesce(t.trimmed_pos, 0) AS trimmed,
+  const { rows } = await sql<PageRow & { i: number }>`SELECT w.i, coalesce(t.head_pos, 0) AS head, coalesce(t.trimmed_pos, 0) AS trimmed,
             e.seen, e.pos, e.id, e.type, e.time, e.data
      FROM unnest(${reads.map((r) => r.tenant)}::text[], ${reads.map((r) => r.afterPos)}::bigint[],
                  ${reads.map((r) => r.limit)}::integer[], ${reads.map((r) => r.maxBytes ?? UNBOUNDED)}::bigint[])
@@ -85,16 +87,7 @@ export async function readPages(db: Db, reads: ReadonlyArray<ReadRequest>): Prom
  * readPages does forwards (1. and 3. above).
  */
 export async function readPageBefore(db: Db, tenant: string, beforePos: number, limit: number, maxBytes?: number): Promise<Page> {
-  const { rows } = await sql<{
-    head: number;
-    trimmed: number;
-    seen: number | null;
-    pos: number | null;
-    id: string | null;
-    type: string | null;
-    time: number | null;
-    data: string | null;
-  }>`SELECT coalesce(t.head_pos, 0) AS head, coalesce(t.trimmed_pos, 0) AS trimmed,
+  const { rows } = await sql<PageRow>`SELECT coalesce(t.head_pos, 0) AS head, coalesce(t.trimmed_pos, 0) AS trimmed,
             e.seen, e.pos, e.id, e.type, e.time, e.data
      FROM (SELECT ${tenant}::text AS tenant) AS q
      LEFT JOIN tenants AS t ON t.tenant = q.tenant
