@@ -3,7 +3,8 @@
  *
  * 1. Marks are written behind the poll, never on its path: queued, coalesced per consumer (the
  *    newest mark wins) and written in one statement per flush, one flush in flight at a time,
- *    so a burst of 1,000 wake-ups costs one UPDATE, not 1,000.
+ *    so a burst of 1,000 wake-ups costs one UPDATE, not 1,000; a poll that ends before its mark
+ *    was written costs none.
  * 2. Each mark applies only while its poll is the consumer's newest (same poll_generation): a
  *    late "no longer held" never clears a newer poll's mark.
  * 3. Best effort: a lost write leaves a mark that expires with the poll's deadline. This node's
@@ -70,6 +71,13 @@ export function createHeldPolls(db: Db, logger: Logger): HeldPolls {
     mark({ consumerId, generation }, until) {
       const prior = queued.get(consumerId);
       if (prior && prior.generation > generation) return;
+      // A poll answered before its mark was written leaves nothing to write: its row was
+      // cleared when the poll began (beginPoll), so a wake-up burst costs no writes for it.
+      const unwritten = prior?.generation === generation && prior.until !== null && writing.get(consumerId)?.generation !== generation;
+      if (until === null && unwritten) {
+        queued.delete(consumerId);
+        return;
+      }
       queued.set(consumerId, { generation, until });
       schedule();
     },
