@@ -18,7 +18,7 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LookupAddress } from 'node:dns';
-import { ADMIN_KEY, startGateway, webhookOf, type TestGateway } from './support/gateway.ts';
+import { ADMIN_KEY, deliveriesOf, startGateway, waitForDeliveries, webhookOf, type TestGateway } from './support/gateway.ts';
 import { FakeClock } from './support/fake-clock.ts';
 import { ok, receiverFor } from './support/receiver.ts';
 import { assertErrorShape } from './support/assertions.ts';
@@ -39,22 +39,6 @@ async function boundedGateway(t: TestContext, opts: Parameters<typeof startGatew
 /** PUT or PATCH a webhook with a body given as JSON text (so a "__proto__" key stays a key). */
 function sendHook(g: TestGateway, id: string, method: 'PUT' | 'PATCH', text: string, signal?: AbortSignal) {
   return g.json(hookPath(id), { method, raw: text, headers: { 'content-type': 'application/json' }, ...(signal ? { signal } : {}) });
-}
-
-async function deliveriesOf(g: TestGateway, id: string): Promise<any[]> {
-  const r = await g.json(`/v1/consumers/${id}/deliveries?limit=1000`);
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body.deliveries;
-}
-
-async function waitForDeliveries(g: TestGateway, id: string, n: number, timeoutMs = 5_000): Promise<any[]> {
-  let list: any[] = [];
-  await waitUntil(
-    async () => (list = await deliveriesOf(g, id)).length >= n,
-    timeoutMs,
-    () => `${n} attempts for ${id}, have ${list.length}: ${JSON.stringify(list.slice(0, 2))}`,
-  );
-  return list;
 }
 
 /**

@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import type { LookupAddress } from 'node:dns';
 import type { Resolver } from '../src/push/targets.ts';
-import { consumerOf, gatewayFor, startGateway, tempDir, waitForCursor, webhookOf, type TestGateway } from './support/gateway.ts';
+import { consumerOf, deliveriesOf, gatewayFor, startGateway, tempDir, waitForCursor, waitForDeliveries, webhookOf, type TestGateway } from './support/gateway.ts';
 import { FakeClock } from './support/fake-clock.ts';
 import { ok, receiverFor, unusedPort, verify, type ReceivedRequest } from './support/receiver.ts';
 import { assertErrorShape } from './support/assertions.ts';
@@ -40,23 +40,6 @@ const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 
 function putHook(g: TestGateway, id: string, body: unknown, key?: string) {
   return g.json(`/v1/consumers/${id}/webhook`, { method: 'PUT', body, ...(key ? { key } : {}) });
-}
-
-async function deliveriesOf(g: TestGateway, id: string, limit = 1000): Promise<any[]> {
-  const r = await g.json(`/v1/consumers/${id}/deliveries?limit=${limit}`);
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body.deliveries;
-}
-
-/** Waits until the attempt log holds at least n attempts; answers it (newest first). */
-async function waitForDeliveries(g: TestGateway, id: string, n: number, timeoutMs = 5_000): Promise<any[]> {
-  let list: any[] = [];
-  await waitUntil(
-    async () => (list = await deliveriesOf(g, id)).length >= n,
-    timeoutMs,
-    () => `${n} attempts for ${id}, have ${JSON.stringify(list)}`,
-  );
-  return list;
 }
 
 /** One poll that does not wait (limit 1000 unless the query sets one); answers the raw answer. */

@@ -140,6 +140,24 @@ export async function webhookOf(g: TestGateway, id: string): Promise<any> {
   return r.body;
 }
 
+/** A push consumer's attempt log (newest first), insisting on 200. */
+export async function deliveriesOf(g: TestGateway, id: string, limit = 1000): Promise<any[]> {
+  const r = await g.json(`/v1/consumers/${id}/deliveries?limit=${limit}`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body.deliveries;
+}
+
+/** Waits until the attempt log holds at least n attempts; answers it (newest first). */
+export async function waitForDeliveries(g: TestGateway, id: string, n: number, timeoutMs = 5_000): Promise<any[]> {
+  let list: any[] = [];
+  await waitUntil(
+    async () => (list = await deliveriesOf(g, id)).length >= n,
+    timeoutMs,
+    () => `${n} attempts for ${id}, have ${list.length}: ${JSON.stringify(list.slice(0, 2))}`,
+  );
+  return list;
+}
+
 /** Waits until the consumer's committed cursor is this one. */
 export async function waitForCursor(g: TestGateway, id: string, cursor: string, timeoutMs = 5_000): Promise<void> {
   let seen = '';
