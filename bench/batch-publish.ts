@@ -6,6 +6,7 @@
  * every run (see lib/duel.ts).
  */
 import { duel } from './lib/duel.ts';
+import { addBudget } from './lib/publish-budget.ts';
 import type { Scenario } from './lib/scenario.ts';
 import { eventBody } from './publish.ts';
 
@@ -19,7 +20,7 @@ export const scenario: Scenario = {
     const bodies = Array.from({ length: VARIANTS }, (_, v) =>
       JSON.stringify(Array.from({ length: BATCH }, (_, i) => eventBody(v * BATCH + i))),
     );
-    return duel(ctx, {
+    const result = await duel(ctx, {
       name: 'batch-publish',
       label: `batch publish ${BATCH} events/req, 8 conns`,
       bodies,
@@ -28,6 +29,9 @@ export const scenario: Scenario = {
       threads: 2,
       warmupS: 2,
       target: { text: '≥ 150k events/s', met: (_ratio, events) => events >= 150_000 },
+      plainNode: {},
     });
+    const budget = addBudget(result, ctx.log);
+    return { rows: result.rows, details: { ...result.details, budget } };
   },
 };

@@ -1,7 +1,8 @@
 /**
- * A throughput duel: the same POST load from wrk against pollgate and the bare Hono baseline,
- * runs interleaved (pollgate, baseline, pollgate, baseline, …) so both sides share the
- * machine's noise, after one short unmeasured warm-up each.
+ * A throughput duel: the same POST load from wrk against pollgate and the bare Hono baseline
+ * (and, when asked, the plain node:http baseline), runs interleaved (pollgate, bare Hono,
+ * plain node, pollgate, …) so every side shares the machine's noise, after one short
+ * unmeasured warm-up each.
  *
  * Every pollgate run (warm-up too) is checked against the log: the events appended during
  * the run (head after − head before, from /metrics) must equal the 2xx answers × events per
@@ -30,6 +31,14 @@ export interface DuelOptions {
   warmupS: number;
   /** The target for the events/s row: its words, and whether the medians meet it. */
   target?: { text: string; met(ratio: number, pollgateMedian: number): boolean };
+  /**
+   * Also load the plain node:http baseline (baseline/plain-node.ts) in the same rounds; its
+   * rows: events/s, CPU per event and p99 against it, with these targets.
+   */
+  plainNode?: {
+    target?: { text: string; met(ratio: number): boolean };
+    p99Target?: { text: string; met(ratio: number): boolean };
+  };
   /**
    * Also load nginx+nchan's publisher with these lines ("PATH<TAB>BODY", see post.lua) in the
    * same interleaved rounds, and report it in the notes (it keeps messages in memory only:
@@ -66,6 +75,7 @@ export interface DuelResult {
   details: {
     pollgate: Measured[];
     baseline: Measured[];
+    plainNode: Measured[];
     nchan: Measured[];
     checks: LogCheck[];
     profile: ProfileSummary | null;
@@ -79,7 +89,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function skipped(o: DuelOptions, reason: string): DuelResult {
   return {
     rows: [{ label: o.label, better: 'higher', pollgate: null, baseline: null, skipped: 'wrk not available', notes: [`skipped: ${reason}`] }],
-    details: { pollgate: [], baseline: [], nchan: [], checks: [], profile: null, baselineProfile: null },
+    details: { pollgate: [], baseline: [], plainNode: [], nchan: [], checks: [], profile: null, baselineProfile: null },
   };
 }
 
@@ -94,15 +104,18 @@ export async function duel(ctx: ScenarioContext, o: DuelOptions): Promise<DuelRe
 
   const pollgate = await startPollgate({ profileDir: ctx.profileDir, profileName: `${o.name}-${Date.now()}` });
   let baseline: BaselineServer | null = null;
+  let plain: BaselineServer | null = null;
   let nchan: NchanServer | null = null;
   let nchanReason = '';
   const checks: LogCheck[] = [];
   const pgRuns: Measured[] = [];
   const baseRuns: Measured[] = [];
+  const plainRuns: Measured[] = [];
   const nchanRuns: Measured[] = [];
   let profile: ProfileSummary | null = null;
   try {
     baseline = await startBaseline({ profileDir: ctx.profileDir, profileName: `${o.name}-bare-hono-${Date.now()}` });
+    if (o.plainNode) plain = await startBaseline({ kind: 'plain-node' });
     if (o.nchanLines) {
       const avail = ensureNchan();
       if (avail.ok) {
@@ -165,6 +178,7 @@ export async function duel(ctx: ScenarioContext, o: DuelOptions): Promise<DuelRe
     ctx.log(`${o.name}: warm-up ${o.warmupS} s each`);
     await checkedPollgateRun('warm-up', o.warmupS);
     await load(baseline, o.warmupS);
+    if (plain) await load(plain, o.warmupS);
     if (nchan) await load(nchan, o.warmupS);
     for (let i = 1; i <= ctx.runs; i++) {
       const p = await checkedPollgateRun(`run ${i}`, ctx.durationS);
@@ -173,6 +187,11 @@ export async function duel(ctx: ScenarioContext, o: DuelOptions): Promise<DuelRe
       const b = await load(baseline, ctx.durationS);
       baseRuns.push(b);
       ctx.log(`${o.name}: bare-hono run ${i}/${ctx.runs}: ${describe(b)}`);
+      if (plain) {
+        const n = await load(plain, ctx.durationS);
+        plainRuns.push(n);
+        ctx.log(`${o.name}: plain-node run ${i}/${ctx.runs}: ${describe(n)}`);
+      }
       if (nchan) {
         const n = await load(nchan, ctx.durationS);
         nchanRuns.push(n);
@@ -183,6 +202,7 @@ export async function duel(ctx: ScenarioContext, o: DuelOptions): Promise<DuelRe
     const code = await pollgate.stop();
     if (code !== 0) ctx.log(`${o.name}: pollgate exited with ${code} on SIGTERM (expected 0)`);
     await baseline?.stop();
+    await plain?.stop();
     await nchan?.stop();
     removeTempDir(tmp);
   }
@@ -220,6 +240,7 @@ export async function duel(ctx: ScenarioContext, o: DuelOptions): Promise<DuelRe
   const errors = (rs: WrkResult[]) => rs.reduce((n, r) => n + r.statusErrors + r.socketErrors.connect + r.socketErrors.read + r.socketErrors.write + r.socketErrors.timeout, 0);
   if (errors(pgRuns) > 0) notes.push(`pollgate: ${errors(pgRuns)} non-2xx answers or socket errors`);
   if (errors(baseRuns) > 0) notes.push(`baseline: ${errors(baseRuns)} non-2xx answers or socket errors`);
+  if (errors(plainRuns) > 0) notes.push(`plain node:http baseline: ${errors(plainRuns)} non-2xx answers or socket errors`);
   if (o.nchanLines) {
     if (nchanRuns.length > 0) {
       const e = spread(nchanRuns.map((r) => r.requestsPerS * o.eventsPerRequest));
@@ -237,8 +258,51 @@ export async function duel(ctx: ScenarioContext, o: DuelOptions): Promise<DuelRe
   const perS = (rs: Measured[]) => spread(rs.map((r) => r.requestsPerS * o.eventsPerRequest));
   const p99 = (rs: Measured[]) => spread(rs.map((r) => r.latencyMs.p99));
   const cpu = (rs: Measured[]) => spread(rs.map((r) => cpuPerEvent(r, o)));
-  const haveCpu = [...pgRuns, ...baseRuns].every((r) => r.serverCpuS !== null);
+  const haveCpu = [...pgRuns, ...baseRuns, ...plainRuns].every((r) => r.serverCpuS !== null);
+  const plainRows: Row[] =
+    plainRuns.length === 0
+      ? []
+      : [
+          {
+            label: `${o.label} (events/s)`,
+            better: 'higher',
+            pollgate: perS(pgRuns),
+            baseline: perS(plainRuns),
+            pairRatios: pgRuns.map((p, i) => p.requestsPerS / plainRuns[i]!.requestsPerS),
+            peer: 'plain node:http',
+            notes: ['plain node:http baseline (bench/baseline/plain-node.ts): read, JSON.parse, check the shape, push to an in-memory array, answer the envelope; no auth, storage or log'],
+            ...(o.plainNode?.target
+              ? { target: o.plainNode.target.text, met: o.plainNode.target.met(perS(pgRuns).median / perS(plainRuns).median) }
+              : {}),
+          },
+          ...(haveCpu
+            ? [
+                {
+                  label: `${o.label}: server CPU per event (µs)`,
+                  better: 'lower' as const,
+                  pollgate: cpu(pgRuns),
+                  baseline: cpu(plainRuns),
+                  pairRatios: pgRuns.map((p, i) => cpuPerEvent(p, o) / cpuPerEvent(plainRuns[i]!, o)),
+                  peer: 'plain node:http',
+                  notes: [],
+                },
+              ]
+            : []),
+          {
+            label: `${o.label}: request p99 (ms)`,
+            better: 'lower',
+            pollgate: p99(pgRuns),
+            baseline: p99(plainRuns),
+            pairRatios: pgRuns.map((p, i) => p.latencyMs.p99 / plainRuns[i]!.latencyMs.p99),
+            peer: 'plain node:http',
+            notes: [],
+            ...(o.plainNode?.p99Target
+              ? { target: o.plainNode.p99Target.text, met: o.plainNode.p99Target.met(p99(pgRuns).median / p99(plainRuns).median) }
+              : {}),
+          },
+        ];
   const rows: Row[] = [
+    ...plainRows,
     {
       label: `${o.label} (events/s)`,
       better: 'higher',
@@ -281,7 +345,7 @@ export async function duel(ctx: ScenarioContext, o: DuelOptions): Promise<DuelRe
       notes: ['wrk latency percentiles, per run'],
     },
   ];
-  return { rows, details: { pollgate: pgRuns, baseline: baseRuns, nchan: nchanRuns, checks, profile, baselineProfile } };
+  return { rows, details: { pollgate: pgRuns, baseline: baseRuns, plainNode: plainRuns, nchan: nchanRuns, checks, profile, baselineProfile } };
 }
 
 function cpuPerEvent(r: Measured, o: DuelOptions): number {

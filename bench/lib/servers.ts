@@ -1,11 +1,12 @@
 /**
  * The servers under test, each a separate child process on 127.0.0.1 with a port the OS picks:
- * pollgate itself (src/main.ts, fresh data dir) and the bare Hono baseline.
+ * pollgate itself (src/main.ts, fresh data dir) and the baselines (bare Hono, plain node:http).
  *
- * pollgate runs with POLLGATE_LOG_LEVEL=warn: at info it writes one log line per request,
- * which is not what a publish bench should measure. Its "pollgate listening" line (with the
- * bound port, as POLLGATE_PORT=0 needs) is an info line too, so at warn it never comes; the
- * port is then read from /proc (the child's one listening TCP socket), whichever is first.
+ * pollgate runs with POLLGATE_LOG_LEVEL=warn unless BENCH_LOG_LEVEL says otherwise (info, the
+ * server's default, writes one log line per request: `BENCH_LOG_LEVEL=info` measures that).
+ * Its "pollgate listening" line (with the bound port, as POLLGATE_PORT=0 needs) is an info
+ * line too, so at warn it never comes; the port is then read from /proc (the child's one
+ * listening TCP socket), whichever is first.
  */
 import { cpSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -139,7 +140,7 @@ export async function startPollgate(opts: StartPollgateOptions = {}): Promise<Po
       POLLGATE_HOST: '127.0.0.1',
       POLLGATE_PORT: '0',
       POLLGATE_ADMIN_KEY: ADMIN_KEY,
-      POLLGATE_LOG_LEVEL: 'warn',
+      POLLGATE_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
       ...opts.env,
     },
   });
@@ -172,25 +173,35 @@ export interface BaselineServer extends RunningServer {
   startupMs: number;
 }
 
-export async function startBaseline(opts: { profileDir?: string | undefined; profileName?: string } = {}): Promise<BaselineServer> {
+/** The baselines: bare Hono (pollgate's HTTP stack, no work) and plain node:http (no framework, an in-memory log). */
+const BASELINES = {
+  'bare-hono': { script: 'bench/baseline/bare-hono.ts', title: 'the bare Hono baseline' },
+  'plain-node': { script: 'bench/baseline/plain-node.ts', title: 'the plain node:http baseline' },
+} as const;
+export type BaselineKind = keyof typeof BASELINES;
+
+export async function startBaseline(
+  opts: { kind?: BaselineKind; profileDir?: string | undefined; profileName?: string } = {},
+): Promise<BaselineServer> {
+  const kind = opts.kind ?? 'bare-hono';
   const nodeArgs: string[] = [];
   let profileDir: string | null = null;
   if (opts.profileDir) {
-    profileDir = join(opts.profileDir, opts.profileName ?? `bare-hono-${Date.now()}`);
+    profileDir = join(opts.profileDir, opts.profileName ?? `${kind}-${Date.now()}`);
     mkdirSync(profileDir, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
   }
   const spawnedAt = Date.now();
-  const child = spawnNode('bench/baseline/bare-hono.ts', { nodeArgs });
+  const child = spawnNode(BASELINES[kind].script, { nodeArgs });
   let port: number;
   try {
     port = await boundPort(child, 'baseline listening', START_TIMEOUT_MS);
   } catch (error) {
     await child.stop(2000);
-    throw new Error(`the bare Hono baseline did not start: ${(error as Error).message}`);
+    throw new Error(`${BASELINES[kind].title} did not start: ${(error as Error).message}`);
   }
   const startupMs = Date.now() - spawnedAt;
-  return { name: 'bare-hono', port, url: `http://127.0.0.1:${port}`, child, profileDir, startupMs, stop: () => child.stop() };
+  return { name: kind, port, url: `http://127.0.0.1:${port}`, child, profileDir, startupMs, stop: () => child.stop() };
 }
 
 /** Events ever appended (all tenants): pollgate_events_appended of /metrics (admin key; /readyz does not tell). */
