@@ -7,9 +7,13 @@
  * 2. A tenant's position is head_pos + 1 from its tenants row, which the same job updates;
  *    positions are dense (1, 2, 3, …) and never reused, since the row is never deleted.
  * 3. time never decreases along a tenant's positions: max(now, last_time).
- * 4. The committed heads and trim marks are cached in memory and moved only after COMMIT
- *    (committed(), trimmed()), so a reader never sees a position that is not durable. The
- *    cache is coherent because one process owns the data directory (lock.ts).
+ * 4. The committed heads (and last times) and trim marks are cached in memory and moved only
+ *    after COMMIT (groupEnded(true), trimmed()), so a reader never sees a position that is not
+ *    durable. The cache is coherent because one process owns the data directory (lock.ts).
+ * 6. A group's appends move the tenants rows once per tenant, just before COMMIT
+ *    (writeHeads), not once per job: the positions drawn meanwhile live in `pending`. A job
+ *    whose savepoint rolls back gives back what it drew (beginJob/undoJob), so a batch stays
+ *    all or nothing; a single event is one INSERT, which fails whole or not at all.
  * 5. The global seq (rowid, AUTOINCREMENT) is commit order; retention removes the oldest
  *    seqs, which is a prefix of every tenant's log.
  */
@@ -24,10 +28,14 @@ interface TenantState {
 export interface SqliteLog {
   /** Inside a writer transaction: appends, mapping duplicate ids to their originals. */
   append(events: NewEvent[], now: number): Appended[];
-  /** After COMMIT of appends (duplicates moved nothing). */
-  committed(appended: readonly Appended[]): void;
-  /** After a job rolled back (or the commit failed): forget what the transaction drew. */
-  forgetPending(): void;
+  /** A writer job starts: what it draws from here on can be given back by undoJob. */
+  beginJob(): void;
+  /** The job failed (its savepoint rolled back): give back the positions it drew. */
+  undoJob(): void;
+  /** Inside the group transaction, before COMMIT: one tenants row write per tenant appended to. */
+  writeHeads(): void;
+  /** The group ended: committed, its heads become visible; else what it drew is forgotten. */
+  groupEnded(committed: boolean): void;
   /** maxBytes: see store.ts ReadRequest; rows are stepped one by one, so reading stops there. */
   read(tenant: string, afterPos: number, limit: number, maxBytes?: number): Page;
   /** Newest first, before beforePos; bounded like read. */
@@ -80,29 +88,37 @@ export function createSqliteLog(db: Db): SqliteLog {
   const legacyHead = Number(
     (db.prepare("SELECT value FROM settings WHERE key = 'legacy_head_seq'").pluck().get() as string | undefined) ?? 0,
   );
-  const heads = new Map<string, number>();
+  /** Committed state per tenant (what the tenants row says), loaded on first use. */
+  const heads = new Map<string, TenantState>();
   const trims = new Map<string, number>();
-  /** What the open transaction has drawn, per tenant; dropped after COMMIT or rollback. */
-  let pending = new Map<string, TenantState>();
+  /** What the open transaction has drawn, per tenant; written by writeHeads, dropped at the group's end. */
+  const pending = new Map<string, TenantState>();
+  /** The pending state of each tenant before the running job first touched it (undefined: none). */
+  const undo = new Map<string, TenantState | undefined>();
 
-  function pendingState(tenant: string): TenantState {
-    let s = pending.get(tenant);
-    if (!s) {
+  const committedState = (tenant: string): TenantState => {
+    let s = heads.get(tenant);
+    if (s === undefined) {
       const row = stored(tenant);
       s = { head: row?.head_pos ?? 0, lastTime: row?.last_time ?? 0 };
+      heads.set(tenant, s);
+    }
+    return s;
+  };
+
+  /** The tenant's state for the running job to move: pending, or a fresh copy of the committed one. */
+  function draw(tenant: string): TenantState {
+    let s = pending.get(tenant);
+    if (!undo.has(tenant)) undo.set(tenant, s && { head: s.head, lastTime: s.lastTime });
+    if (!s) {
+      const c = committedState(tenant);
+      s = { head: c.head, lastTime: c.lastTime };
       pending.set(tenant, s);
     }
     return s;
   }
 
-  const head = (tenant: string): number => {
-    let h = heads.get(tenant);
-    if (h === undefined) {
-      h = stored(tenant)?.head_pos ?? 0;
-      heads.set(tenant, h);
-    }
-    return h;
-  };
+  const head = (tenant: string): number => committedState(tenant).head;
 
   const trimmedThrough = (tenant: string): number => {
     let t = trims.get(tenant);
@@ -135,35 +151,48 @@ export function createSqliteLog(db: Db): SqliteLog {
 
   return {
     append(events, now) {
-      const out: Appended[] = [];
-      const touched = new Map<string, TenantState>();
-      for (const e of events) {
+      const out: Appended[] = new Array(events.length);
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i]!;
         const id = e.id!;
-        const state = pendingState(e.tenant);
+        const state = draw(e.tenant);
         const pos = state.head + 1;
-        const time = Math.max(now, state.lastTime);
+        const time = now > state.lastTime ? now : state.lastTime;
         if (st.insert.run(pos, id, e.tenant, e.type, time, e.data).changes === 1) {
+          // Moved only once the row is in: an INSERT that throws leaves the state as it was.
           state.head = pos;
           state.lastTime = time;
-          touched.set(e.tenant, state);
-          out.push({ record: { pos, id, tenant: e.tenant, type: e.type, time, data: e.data }, duplicate: false });
+          out[i] = { record: { pos, id, tenant: e.tenant, type: e.type, time, data: e.data }, duplicate: false };
         } else {
-          out.push({ record: st.byTenantId.get(e.tenant, id) as EventRecord, duplicate: true });
+          out[i] = { record: st.byTenantId.get(e.tenant, id) as EventRecord, duplicate: true };
         }
       }
-      for (const [tenant, s] of touched) st.saveTenant.run(tenant, s.head, s.lastTime);
       return out;
     },
 
-    committed(appended) {
-      for (const { record: r, duplicate } of appended) {
-        if (!duplicate && r.pos > (heads.get(r.tenant) ?? 0)) heads.set(r.tenant, r.pos);
-      }
-      pending = new Map();
+    beginJob() {
+      undo.clear();
     },
 
-    forgetPending() {
-      pending = new Map();
+    undoJob() {
+      for (const [tenant, before] of undo) {
+        if (before) pending.set(tenant, before);
+        else pending.delete(tenant);
+      }
+      undo.clear();
+    },
+
+    writeHeads() {
+      for (const [tenant, s] of pending) {
+        const c = committedState(tenant);
+        if (s.head !== c.head || s.lastTime !== c.lastTime) st.saveTenant.run(tenant, s.head, s.lastTime);
+      }
+    },
+
+    groupEnded(committed) {
+      if (committed) for (const [tenant, s] of pending) heads.set(tenant, s);
+      pending.clear();
+      undo.clear();
     },
 
     read(tenant, afterPos, limit, maxBytes) {
