@@ -8,34 +8,35 @@
  * 2. While shutting down, everything but /healthz is refused with 503 and Connection: close.
  * 3. Calls under /v1/ and /metrics are authenticated (auth.ts); the routes check the scope.
  */
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { nanoid } from 'nanoid';
 import type { Logger } from 'pino';
 import { ApiError } from '../errors.ts';
+import { requestLogger } from '../log.ts';
 import type { Store } from '../store/store.ts';
 import { authenticate, type Env } from './auth.ts';
-import { header, setResponseHeader } from './incoming.ts';
+import { header, setResponseHeader, whenAnsweredLater } from './incoming.ts';
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function edge(opts: { logger: Logger; store: Store; adminKeyHash: Buffer; isClosing: () => boolean }): MiddlewareHandler<Env> {
   const { logger } = opts;
+  // The request line's fields are fixed and never secret: it skips the masking (log.ts).
+  const lines = requestLogger(logger);
   return (c, next) => {
     const given = header(c, 'x-request-id');
     const id = given !== undefined && SANE_ID.test(given) ? given : nanoid(12);
     setResponseHeader(c, 'x-request-id', id);
     if (!logger.isLevelEnabled('info')) return guarded(c, next);
     const started = performance.now();
-    const log = (status: number) =>
-      logger.info(
-        { req_id: id, method: c.req.method, path: c.req.path, status, ms: Math.round((performance.now() - started) * 10) / 10 },
-        'request',
-      );
     return guarded(c, next).then(
-      () => log(c.res.status),
+      () => {
+        // A held poll is answered after its route returned (incoming.ts answerLater): logged then.
+        if (!whenAnsweredLater(c, laterLine(lines, id, started, c.req.method, c.req.path))) logRequest(lines, c, id, started, c.res.status);
+      },
       (error: unknown) => {
         // Refused here (401, 503): onError answers after this layer, so the status comes from the error.
-        log(error instanceof ApiError ? error.status : 500);
+        logRequest(lines, c, id, started, error instanceof ApiError ? error.status : 500);
         throw error;
       },
     );
@@ -52,4 +53,13 @@ export function edge(opts: { logger: Logger; store: Store; adminKeyHash: Buffer;
     }
     return next();
   }
+}
+
+function logRequest(lines: Logger, c: Context, id: string, started: number, status: number): void {
+  lines.info({ req_id: id, method: c.req.method, path: c.req.path, status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+}
+
+/** The line of a request answered later; made out here so it keeps no request context alive. */
+function laterLine(lines: Logger, id: string, started: number, method: string, path: string): (status: number) => void {
+  return (status) => lines.info({ req_id: id, method, path, status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
 }
