@@ -11,6 +11,8 @@ const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const randomPart = customAlphabet(BASE62, 10);
 let lastMs = 0;
 let counter = 0;
+/** `evt_` + lastMs in base62: the same for every id of one millisecond. */
+let msPrefix = '';
 
 /**
  * evt_ + 8 characters of milliseconds + 3 of a counter + 10 random: ids sort by creation time
@@ -22,10 +24,11 @@ export function newEventId(now = Date.now()): string {
   if (now > lastMs) {
     lastMs = now;
     counter = 0;
+    msPrefix = `evt_${base62(lastMs, 8)}`;
   } else {
     counter = (counter + 1) % 238_328; // 62^3
   }
-  return `evt_${base62(lastMs, 8)}${base62(counter, 3)}${randomPart()}`;
+  return `${msPrefix}${base62(counter, 3)}${randomPart()}`;
 }
 
 function base62(n: number, width: number): string {
@@ -53,7 +56,7 @@ export function createPublisher(deps: {
   const { store, clock, listeners } = deps;
   return async (events, alongside) => {
     const now = clock.now();
-    const withIds = events.map((e) => (e.id === undefined ? { ...e, id: newEventId(now) } : e));
+    const withIds = events.map((e) => (e.id === undefined ? { tenant: e.tenant, type: e.type, id: newEventId(now), data: e.data } : e));
     const appended = await store.append(withIds, now, alongside);
     const fresh: EventRecord[] = [];
     for (const a of appended) if (!a.duplicate) fresh.push(a.record);

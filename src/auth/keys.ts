@@ -4,6 +4,7 @@
  * ~190 random bits, so a fast hash is enough; the plaintext is shown once and kept nowhere.
  * The admin key comes from POLLGATE_ADMIN_KEY or a 0600 file generated on first start.
  */
+import * as crypto from 'node:crypto';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,8 +15,11 @@ const keyIdChars = customAlphabet(ALPHANUMERIC, 12);
 const secretChars = customAlphabet(ALPHANUMERIC, 32);
 const CONSUMER_KEY = /^pgk_([0-9A-Za-z]{12})[0-9A-Za-z]{32}$/;
 
+/** crypto.hash (Node ≥ 20.12): one-shot, no Hash object per request, about a third cheaper. */
+const oneShot = typeof crypto.hash === 'function' ? crypto.hash : null;
+
 export function hashKey(key: string): Buffer {
-  return createHash('sha256').update(key).digest();
+  return oneShot ? oneShot('sha256', key, 'buffer') : createHash('sha256').update(key).digest();
 }
 
 export function newConsumerKey(): { key: string; keyId: string; hash: Buffer } {

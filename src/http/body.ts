@@ -71,18 +71,29 @@ function checkContentType(type: string): void {
   }
 }
 
-/** Walks iteratively (the value may be nested deeper than the stack allows recursion): one visit per value. */
+/**
+ * Walks iteratively (the value may be nested deeper than the stack allows recursion): one
+ * visit per value, and no array of values built per object.
+ */
 function hasNonFiniteNumber(root: unknown): boolean {
   if (typeof root !== 'object' || root === null) return typeof root === 'number' && !Number.isFinite(root);
   const stack: object[] = [root];
   while (stack.length > 0) {
     const v = stack.pop()!;
-    const children: unknown[] = Array.isArray(v) ? v : Object.values(v);
-    for (const child of children) {
-      if (typeof child === 'number') {
-        if (!Number.isFinite(child)) return true;
-      } else if (typeof child === 'object' && child !== null) {
-        stack.push(child);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const child: unknown = v[i];
+        if (typeof child === 'number') {
+          if (!Number.isFinite(child)) return true;
+        } else if (typeof child === 'object' && child !== null) stack.push(child);
+      }
+    } else {
+      // JSON.parse makes plain objects: every key is an own enumerable one.
+      for (const key in v) {
+        const child = (v as Record<string, unknown>)[key];
+        if (typeof child === 'number') {
+          if (!Number.isFinite(child)) return true;
+        } else if (typeof child === 'object' && child !== null) stack.push(child);
       }
     }
   }
@@ -128,7 +139,17 @@ function tooLarge(maxBytes: number): ApiError {
   return new ApiError('payload_too_large', `the request body exceeds ${maxBytes} bytes`, { limit: maxBytes });
 }
 
-function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<Buffer> {
+function readIncoming(incoming: IncomingMessage, maxBytes: number): Buffer | Promise<Buffer> {
+  // A small body arrives with its headers: by the time the route runs the parser has put it
+  // all in the stream's buffer. Take it from there, without listeners or a promise.
+  if (incoming.complete && incoming.readableFlowing !== true) {
+    if (incoming.readableLength > maxBytes) {
+      incoming.resume();
+      throw tooLarge(maxBytes);
+    }
+    const whole = incoming.read() as Buffer | null;
+    return whole ?? Buffer.alloc(0);
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
