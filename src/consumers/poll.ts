@@ -20,7 +20,7 @@
 import { ApiError } from '../errors.ts';
 import type { Matcher } from '../filter/filter.ts';
 import { recordMatches } from '../filter/record.ts';
-import type { PageBound, Scanned, Ticket } from '../hub/hub.ts';
+import type { PageBound, Scanned, Ticket, WaitOutcome } from '../hub/hub.ts';
 import { encodeCursor } from '../store/cursor.ts';
 import { dataBytes, type ConsumerRow, type EventRecord, type Store } from '../store/store.ts';
 import type { PageBudget } from './page-budget.ts';
@@ -48,11 +48,6 @@ export interface PollRequest {
   ack: number | undefined;
   /** Subscribes to the client going away (see hub.ts WaitRequest.onGone). */
   onGone: ((abort: () => void) => () => void) | undefined;
-  /**
-   * Writes the answer of a held poll the moment events wake it (see hub.ts); the poll then
-   * resolves with `answered: true` and nothing more is sent.
-   */
-  answerNow?: ((result: PollResult) => void) | undefined;
   /**
    * Calls release once the answer has been handed to the OS or the client is gone (see
    * page-budget.ts); undefined: the answer is gone at once.
@@ -86,7 +81,30 @@ async function refuseInPushMode(s: Services, consumerId: string): Promise<void> 
   }
 }
 
-export async function poll(s: Services, req: PollRequest): Promise<PollResult & { outcome: PollOutcome; answered?: boolean }> {
+export type PollAnswer = PollResult & { outcome: PollOutcome };
+
+/** How a held poll ended: its answer, or the error to answer with. */
+export type HeldEnd = { answer: PollAnswer; error?: undefined } | { error: ApiError; answer?: undefined };
+
+/** A poll from start to answer (see startPoll): resolves with the answer, rejects with its error. */
+export async function poll(s: Services, req: PollRequest): Promise<PollAnswer> {
+  let ended!: (end: HeldEnd) => void;
+  const held = new Promise<HeldEnd>((resolve) => (ended = resolve));
+  const first = await startPoll(s, req, ended);
+  if (first !== 'held') return first;
+  const end = await held;
+  if (end.error) throw end.error;
+  return end.answer;
+}
+
+/**
+ * A poll up to the point where it answers or waits: the answer when it has one at once, or
+ * 'held' when it waits in the hub; onHeldEnd is then called exactly once, synchronously where
+ * the wait ends (inside a commit's wake-up loop for events). Nothing of this function stays
+ * suspended while the poll is held: a caller that can answer from the callback (the Node
+ * route) holds no frame per poll either.
+ */
+export async function startPoll(s: Services, req: PollRequest, onHeldEnd: (end: HeldEnd) => void): Promise<PollAnswer | 'held'> {
   const { consumer } = req;
   await refuseInPushMode(s, consumer.id);
   let committed = consumer.cursor;
@@ -108,44 +126,50 @@ export async function poll(s: Services, req: PollRequest): Promise<PollResult & 
     holdUntilSent(pages, req, found.events);
     return { ...found, outcome: found.events.length > 0 ? 'data' : 'empty' };
   }
-  // Held: the room is looked up when a commit wakes the poll, so a wait holds no budget.
-  const bound: PageBound = {
-    events: req.limit,
-    get bytes() {
-      return pages.room(maxBytes);
+  s.hub.hold(
+    {
+      ticket: req.ticket,
+      tenant: consumer.tenant,
+      matcher,
+      position: found.cursor,
+      // Held: the room is looked up when a commit wakes the poll, so a wait holds no budget.
+      limit: new HeldBound(req.limit, pages, maxBytes),
+      waitMs: req.waitMs,
+      onGone: req.onGone,
     },
-  };
-  const answerNow = req.answerNow;
+    (outcome) => onHeldEnd(heldEnd(outcome, req, pages, position)),
+  );
+  return 'held';
+}
 
-  const outcome = await s.hub.wait({
-    ticket: req.ticket,
-    tenant: consumer.tenant,
-    matcher,
-    position: found.cursor,
-    limit: bound,
-    waitMs: req.waitMs,
-    onGone: req.onGone,
-    answer: answerNow
-      ? (woken) => {
-          answerNow(woken);
-          holdUntilSent(pages, req, woken.events); // only once written (a throw answers later)
-        }
-      : undefined,
-  });
+/** A held poll's PageBound: the byte room is what the node's budget has free when it is read. */
+class HeldBound implements PageBound {
+  constructor(
+    readonly events: number,
+    private readonly pages: PageBudget,
+    private readonly maxBytes: number,
+  ) {}
+
+  get bytes(): number {
+    return this.pages.room(this.maxBytes);
+  }
+}
+
+function heldEnd(outcome: WaitOutcome, req: PollRequest, pages: PageBudget, position: number): HeldEnd {
   switch (outcome.kind) {
     case 'events':
-      if (outcome.answered !== true) holdUntilSent(pages, req, outcome.events);
-      return { events: outcome.events, cursor: outcome.cursor, more: outcome.more, outcome: 'data', answered: outcome.answered === true };
+      holdUntilSent(pages, req, outcome.events);
+      return { answer: { events: outcome.events, cursor: outcome.cursor, more: outcome.more, outcome: 'data' } };
     case 'timeout':
     case 'shutdown':
-      return { events: [], cursor: outcome.cursor, more: false, outcome: outcome.kind };
+      return { answer: { events: [], cursor: outcome.cursor, more: false, outcome: outcome.kind } };
     case 'superseded':
-      throw new ApiError('superseded', 'a newer poll for this consumer took over; only one poll per consumer is held');
+      return { error: new ApiError('superseded', 'a newer poll for this consumer took over; only one poll per consumer is held') };
     case 'aborted':
       // The client is gone; nothing is sent and nothing moved.
-      return { events: [], cursor: position, more: false, outcome: 'aborted' };
+      return { answer: { events: [], cursor: position, more: false, outcome: 'aborted' } };
     case 'ended':
-      throw endedError(outcome.reason);
+      return { error: endedError(outcome.reason) };
   }
 }
 

@@ -6,15 +6,16 @@ import type { ServerResponse } from 'node:http';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { consumerView, supersededBecause } from '../consumers/consumers.ts';
-import { ack, poll, pollResultJson } from '../consumers/poll.ts';
+import { ack, poll, pollResultJson, startPoll, type HeldEnd, type PollAnswer, type PollRequest } from '../consumers/poll.ts';
 import { cursorPosition } from '../consumers/positions.ts';
 import { ApiError } from '../errors.ts';
 import { encodeCursor } from '../store/cursor.ts';
+import type { ConsumerRow } from '../store/store.ts';
 import { envelopeJson } from '../store/envelope.ts';
 import type { Services } from '../services.ts';
 import { requireConsumer, type Env } from './auth.ts';
 import { readJsonBody } from './body.ts';
-import { onClientGone, RESPONSE_ALREADY_SENT, sendJsonNow, whenSent } from './incoming.ts';
+import { answerLater, nodeResponse, onClientGone, whenSent, writeJsonNow } from './incoming.ts';
 import { jsonHeaders } from './publish.ts';
 import { parseInput } from './validate.ts';
 
@@ -66,27 +67,27 @@ export function consumerRoutes(s: Services): Hono<Env> {
     const ackTo = q.ack === undefined ? undefined : await cursorPosition(s.store, consumer.tenant, q.ack, 'ack');
     const start = await s.store.beginPoll(consumer.id, s.clock.now());
 
-    const send = sendJsonNow(c);
-    let result;
+    const request: PollRequest = {
+      consumer,
+      ticket: s.hub.begin(consumer.id, start.generation),
+      waitMs: Math.round(waitS * 1000),
+      limit,
+      after,
+      ack: ackTo,
+      onGone: onClientGone(c),
+      onSent: whenSent(c),
+    };
+    const outgoing = nodeResponse(c);
+    let result: PollAnswer | 'held';
     try {
-      result = await poll(s, {
-        consumer,
-        ticket: s.hub.begin(consumer.id, start.generation),
-        waitMs: Math.round(waitS * 1000),
-        limit,
-        after,
-        ack: ackTo,
-        onGone: onClientGone(c),
-        answerNow: send ? (woken) => send(pollResultJson(woken, envelopeJson)) : undefined,
-        onSent: whenSent(c),
-      });
+      // On Node a held poll is answered from the hub's callback and the route returns at
+      // once (answerLater): while it waits, it holds no Hono context or suspended frames.
+      result = outgoing ? await startPoll(s, request, answerHeld(s, consumer, outgoing)) : await poll(s, request);
     } catch (caught) {
-      const error = caught instanceof ApiError && caught.code === 'superseded' ? await supersededBecause(s, consumer) : caught;
-      s.metrics.pollOutcomes.inc({ outcome: pollErrorOutcome(error) });
-      throw error;
+      throw await pollFailed(s, consumer, caught);
     }
+    if (result === 'held') return answerLater(c);
     s.metrics.pollOutcomes.inc({ outcome: result.outcome });
-    if (result.answered) return RESPONSE_ALREADY_SENT;
     return c.body(pollResultJson(result, envelopeJson), 200, jsonHeaders());
   });
 
@@ -117,6 +118,46 @@ function tellMaxWait(c: Context<Env>, seconds: string): void {
   const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
   if (outgoing && !outgoing.headersSent) outgoing.setHeader(MAX_WAIT_HEADER, seconds);
   else c.header(MAX_WAIT_HEADER, seconds);
+}
+
+/** The error a failed poll answers with (superseded says why), counted in the poll outcomes. */
+async function pollFailed(s: Services, consumer: ConsumerRow, caught: unknown): Promise<unknown> {
+  let error = caught;
+  if (caught instanceof ApiError && caught.code === 'superseded') {
+    try {
+      error = await supersededBecause(s, consumer);
+    } catch (failure) {
+      error = failure;
+    }
+  }
+  s.metrics.pollOutcomes.inc({ outcome: pollErrorOutcome(error) });
+  return error;
+}
+
+/**
+ * Answers a held poll on the Node response when its wait ends; runs synchronously inside the
+ * hub (a commit's wake-up loop for events) and never throws. A function of its own so the
+ * callback keeps only what it needs, not the request's context.
+ */
+function answerHeld(s: Services, consumer: ConsumerRow, outgoing: ServerResponse): (end: HeldEnd) => void {
+  return (end) => {
+    if (end.answer) {
+      s.metrics.pollOutcomes.inc({ outcome: end.answer.outcome });
+      if (end.answer.outcome !== 'aborted') writeJsonNow(outgoing, 200, pollResultJson(end.answer, envelopeJson));
+      return;
+    }
+    void pollFailed(s, consumer, end.error).then((error) => writeErrorNow(s, outgoing, error));
+  };
+}
+
+/** What app.onError answers, for an error that comes after the route returned. */
+function writeErrorNow(s: Services, outgoing: ServerResponse, error: unknown): void {
+  if (error instanceof ApiError) {
+    writeJsonNow(outgoing, error.status, JSON.stringify(error.toJSON()), error.status === 503 ? { 'retry-after': '1' } : undefined);
+    return;
+  }
+  s.logger.error({ err: error, method: 'GET', path: '/v1/events' }, 'unhandled error');
+  writeJsonNow(outgoing, 500, JSON.stringify(new ApiError('internal', 'an internal error occurred; it has been logged').toJSON()));
 }
 
 function pollErrorOutcome(error: unknown): string {

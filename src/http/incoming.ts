@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'hono';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 
 type NodeEnv = { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
 
@@ -29,30 +30,56 @@ export function setResponseHeader(c: Context, name: string, value: string): void
   else c.header(name, value);
 }
 
-/**
- * A sender of a 200 JSON answer straight to the Node response, for a long-poll woken by a
- * commit: the answer goes out inside the wake-up loop. The route then returns
- * RESPONSE_ALREADY_SENT, which tells the Node adapter to write nothing more (nothing may
- * change that shared marker's headers). Null when not on Node: answer the usual way.
- */
-export function sendJsonNow(c: Context): ((body: string) => void) | null {
-  const outgoing = (c.env as NodeEnv)?.outgoing;
-  if (!outgoing) return null;
-  return (body) => {
-    if (outgoing.headersSent || outgoing.destroyed) return; // the client is gone: nothing to send
-    try {
-      outgoing.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      outgoing.end(body);
-    } catch (error) {
-      // Half an answer cannot be finished: cut the connection (nothing was acked, the client
-      // polls again). Nothing sent yet: let the route answer the usual way.
-      if (!outgoing.headersSent) throw error;
-      outgoing.destroy();
-    }
-  };
+export { RESPONSE_ALREADY_SENT };
+
+/** The Node response behind the context; undefined on another adapter. */
+export function nodeResponse(c: Context): ServerResponse | undefined {
+  return (c.env as NodeEnv)?.outgoing;
 }
 
-export { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+/**
+ * Writes a JSON answer straight to the Node response, for an answer that comes after the
+ * route returned (answerLater). Never throws: it runs inside the hub's wake-up loop, where a
+ * throw would cost the other polls their answers. An answer that cannot be written cuts the
+ * connection (nothing was acked by it; the client polls again).
+ */
+export function writeJsonNow(outgoing: ServerResponse, status: number, body: string, headers?: Record<string, string>): void {
+  if (outgoing.headersSent || outgoing.destroyed) return; // the client is gone: nothing to send
+  try {
+    outgoing.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    outgoing.end(body);
+  } catch {
+    outgoing.destroy();
+  }
+}
+
+const ANSWERED_LATER = Symbol('pollgate.answeredLater');
+type LaterResponse = ServerResponse & { [ANSWERED_LATER]?: true };
+
+/**
+ * The route has handed its answer to something that writes it later on the Node response
+ * (a held long-poll: writeJsonNow from the hub's callback), so the request holds no Hono
+ * context, middleware frames or promises while it waits, only the Node request and response.
+ * Returns what the route returns: RESPONSE_ALREADY_SENT, which tells the adapter to write
+ * nothing. Node only (check nodeResponse first).
+ */
+export function answerLater(c: Context): Response {
+  (nodeResponse(c) as LaterResponse)[ANSWERED_LATER] = true;
+  return RESPONSE_ALREADY_SENT;
+}
+
+/**
+ * For the request line: when the route answers later (answerLater), calls fn with the status
+ * sent once the response is done (or the client gone) and answers true; false when the
+ * route's answer is the one Hono holds.
+ */
+export function whenAnsweredLater(c: Context, fn: (status: number) => void): boolean {
+  const outgoing = nodeResponse(c) as LaterResponse | undefined;
+  if (!outgoing?.[ANSWERED_LATER]) return false;
+  if (outgoing.writableFinished || outgoing.destroyed) fn(outgoing.statusCode);
+  else outgoing.once('close', () => fn(outgoing.statusCode));
+  return true;
+}
 
 /**
  * Runs fn once the answer has been handed to the OS or its connection closed, whichever comes

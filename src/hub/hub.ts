@@ -78,6 +78,10 @@ export interface Ticket {
   readonly generation: number;
 }
 
+/**
+ * One held poll. A plain record with the few callbacks it needs, no promise: a held poll is
+ * counted in thousands, and every closure or suspended frame per poll is memory (see hold).
+ */
 interface Waiter {
   req: WaitRequest;
   /** How far the log has been considered for this waiter; moves as non-matching events pass. */
@@ -85,7 +89,9 @@ interface Waiter {
   /** A re-read is running; `again` asks for one more after it. */
   reading: boolean;
   again: boolean;
-  settle: (outcome: WaitOutcome) => void;
+  done: (outcome: WaitOutcome) => void;
+  cancelTimer: () => void;
+  unsubscribe: (() => void) | undefined;
 }
 
 export interface HubStats {
@@ -98,6 +104,11 @@ export interface Hub {
   begin(consumerId: string, generation: number): Ticket;
   /** Holds until a matching commit, the deadline, an abort, or an end. */
   wait(req: WaitRequest): Promise<WaitOutcome>;
+  /**
+   * wait() without a promise: done is called exactly once, synchronously where the poll ends
+   * (inside a commit's wake-up loop for events), possibly before hold returns.
+   */
+  hold(req: WaitRequest, done: (outcome: WaitOutcome) => void): void;
   /** Called after each local commit with the new records in position order. */
   publish(records: readonly EventRecord[]): void;
   /** A tenant's head is known to have reached `head` (another node committed). */
@@ -114,6 +125,8 @@ export interface Hub {
   heldTickets(): Ticket[];
   stats(): HubStats;
 }
+
+const noop = () => {};
 
 export function createHub(opts: {
   clock: Clock;
@@ -204,7 +217,7 @@ export function createHub(opts: {
     const { events, more } = fill(waiter, page.records);
     if (events.length > 0) {
       // Cut at its byte bound, the page may be followed by matches: say so rather than guess.
-      waiter.settle({ kind: 'events', events, cursor: events[events.length - 1]!.pos, more: more || page.cut === true });
+      settle(waiter, { kind: 'events', events, cursor: events[events.length - 1]!.pos, more: more || page.cut === true });
       opts.onWake?.((performance.now() - started) / 1000);
       return true;
     }
@@ -224,7 +237,7 @@ export function createHub(opts: {
         (found) => {
           if (byConsumer.get(waiter.req.ticket.consumerId) !== waiter) return; // settled meanwhile
           if (found.events.length > 0) {
-            waiter.settle({ kind: 'events', events: found.events, cursor: found.cursor, more: found.more });
+            settle(waiter, { kind: 'events', events: found.events, cursor: found.cursor, more: found.more });
             opts.onWake?.((performance.now() - started) / 1000);
             return;
           }
@@ -254,8 +267,51 @@ export function createHub(opts: {
 
   function supersedeOlder(consumerId: string, generation: number): void {
     const held = byConsumer.get(consumerId);
-    if (held && held.req.ticket.generation < generation) held.settle({ kind: 'superseded' });
+    if (held && held.req.ticket.generation < generation) settle(held, { kind: 'superseded' });
     if (generation > (newest.get(consumerId) ?? 0)) newest.set(consumerId, generation);
+  }
+
+  /** Ends a waiter with its outcome; its bookkeeping is removed here only (4. above). */
+  function settle(waiter: Waiter, outcome: WaitOutcome): void {
+    const { req } = waiter;
+    const { consumerId, generation } = req.ticket;
+    if (byConsumer.get(consumerId) !== waiter) return; // already settled
+    byConsumer.delete(consumerId);
+    if (newest.get(consumerId) === generation) newest.delete(consumerId);
+    const set = byTenant.get(req.tenant)!;
+    set.delete(waiter);
+    if (set.size === 0) byTenant.delete(req.tenant);
+    waiter.cancelTimer();
+    waiter.unsubscribe?.();
+    outcomes[outcome.kind] += 1;
+    if (outcome.kind === 'events' && req.answer) {
+      try {
+        req.answer(outcome);
+        outcome = { ...outcome, answered: true };
+      } catch {
+        // Not sent: the poll's route answers with the same events.
+      }
+    }
+    waiter.done(outcome);
+  }
+
+  function hold(req: WaitRequest, done: (outcome: WaitOutcome) => void): void {
+    const { ticket } = req;
+    if (closed) return done({ kind: 'shutdown', cursor: req.position });
+    if ((newest.get(ticket.consumerId) ?? 0) > ticket.generation) return done({ kind: 'superseded' });
+
+    const waiter: Waiter = { req, position: req.position, reading: false, again: false, done, cancelTimer: noop, unsubscribe: undefined };
+    const older = byConsumer.get(ticket.consumerId);
+    if (older) settle(older, { kind: 'superseded' });
+    byConsumer.set(ticket.consumerId, waiter);
+    let set = byTenant.get(req.tenant);
+    if (!set) byTenant.set(req.tenant, (set = new Set()));
+    set.add(waiter);
+    if (req.onGone) waiter.unsubscribe = req.onGone(() => settle(waiter, { kind: 'aborted' }));
+    // The client may be gone already (onGone then ends the poll in a microtask, never here).
+    waiter.cancelTimer = opts.clock.setTimer(() => settle(waiter, { kind: 'timeout', cursor: waiter.position }), req.waitMs);
+    // A commit between the poll's read and now: read again (1. above).
+    if (knownHead(req.tenant) > waiter.position) reread(waiter);
   }
 
   return {
@@ -265,46 +321,10 @@ export function createHub(opts: {
     },
 
     wait(req) {
-      const { ticket } = req;
-      if (closed) return Promise.resolve({ kind: 'shutdown', cursor: req.position });
-      if ((newest.get(ticket.consumerId) ?? 0) > ticket.generation) return Promise.resolve({ kind: 'superseded' });
-
-      return new Promise<WaitOutcome>((resolve) => {
-        let cancelTimer = () => {};
-        let unsubscribe = () => {};
-        const waiter: Waiter = { req, position: req.position, reading: false, again: false, settle };
-        function settle(outcome: WaitOutcome): void {
-          if (byConsumer.get(ticket.consumerId) !== waiter) return; // already settled
-          byConsumer.delete(ticket.consumerId);
-          if (newest.get(ticket.consumerId) === ticket.generation) newest.delete(ticket.consumerId);
-          const set = byTenant.get(req.tenant)!;
-          set.delete(waiter);
-          if (set.size === 0) byTenant.delete(req.tenant);
-          cancelTimer();
-          unsubscribe();
-          outcomes[outcome.kind] += 1;
-          if (outcome.kind === 'events' && req.answer) {
-            try {
-              req.answer(outcome);
-              outcome = { ...outcome, answered: true };
-            } catch {
-              // Not sent: the poll's route answers with the same events.
-            }
-          }
-          resolve(outcome);
-        }
-
-        byConsumer.get(ticket.consumerId)?.settle({ kind: 'superseded' });
-        byConsumer.set(ticket.consumerId, waiter);
-        let set = byTenant.get(req.tenant);
-        if (!set) byTenant.set(req.tenant, (set = new Set()));
-        set.add(waiter);
-        if (req.onGone) unsubscribe = req.onGone(() => settle({ kind: 'aborted' }));
-        cancelTimer = opts.clock.setTimer(() => settle({ kind: 'timeout', cursor: waiter.position }), req.waitMs);
-        // A commit between the poll's read and now: read again (1. above).
-        if (knownHead(req.tenant) > waiter.position) reread(waiter);
-      });
+      return new Promise((resolve) => hold(req, resolve));
     },
+
+    hold,
 
     publish(records) {
       // Group the new records by tenant, keeping position order.
@@ -328,7 +348,7 @@ export function createHub(opts: {
           }
           const { events, more } = fill(waiter, list);
           if (events.length > 0) {
-            waiter.settle({ kind: 'events', events, cursor: events[events.length - 1]!.pos, more });
+            settle(waiter, { kind: 'events', events, cursor: events[events.length - 1]!.pos, more });
             opts.onWake?.((performance.now() - started) / 1000);
           } else if (!waiter.reading) {
             // Nothing matched: the empty answer's cursor passes over these events.
@@ -348,14 +368,15 @@ export function createHub(opts: {
     supersede: supersedeOlder,
 
     end(consumerId, reason) {
-      byConsumer.get(consumerId)?.settle({ kind: 'ended', reason });
+      const held = byConsumer.get(consumerId);
+      if (held) settle(held, { kind: 'ended', reason });
       newest.delete(consumerId);
     },
 
     shutdown() {
       closed = true;
       for (const waiter of [...byConsumer.values()]) {
-        waiter.settle({ kind: 'shutdown', cursor: waiter.position });
+        settle(waiter, { kind: 'shutdown', cursor: waiter.position });
       }
     },
 

@@ -5,18 +5,20 @@
  */
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/store.ts';
-import type { Hub } from './hub.ts';
+import type { Hub, WaitOutcome, WaitRequest } from './hub.ts';
 
 export function showHeldPolls(hub: Hub, store: Store, clock: Clock): Hub {
+  // A callback, not an async wrapper: no suspended frame per held poll.
+  function hold(req: WaitRequest, done: (outcome: WaitOutcome) => void): void {
+    store.markHeld(req.ticket, clock.now() + req.waitMs);
+    hub.hold(req, (outcome) => {
+      store.markHeld(req.ticket, null);
+      done(outcome);
+    });
+  }
   return {
     ...hub,
-    async wait(req) {
-      store.markHeld(req.ticket, clock.now() + req.waitMs);
-      try {
-        return await hub.wait(req);
-      } finally {
-        store.markHeld(req.ticket, null);
-      }
-    },
+    hold,
+    wait: (req) => new Promise((resolve) => hold(req, resolve)),
   };
 }
