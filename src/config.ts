@@ -4,6 +4,7 @@
  * out of the box. Only the entry point reads process.env; everything else gets a Config.
  */
 import { parseArgs } from 'node:util';
+import { secretProblem } from './client/signing.ts';
 
 export interface Config {
   dataDir: string;
@@ -52,6 +53,15 @@ export interface Config {
   pageBytesInFlight: number;
   /** Events the push bridge reads ahead, all push consumers together, by the bytes of their data. */
   pushReadAheadBytes: number;
+  /** Where webhook failure alerts also go (signed with alertSecret); unset: only the tenant's log. */
+  alertUrl: string | undefined;
+  /** whsec_… secret signing the alerts sent to alertUrl. */
+  alertSecret: string | undefined;
+  /** Failed attempts within alertWindowMs that make a webhook "failing" (a webhook may override both). */
+  alertFailures: number;
+  alertWindowMs: number;
+  /** After a failing alert, the same webhook's next one waits at least this long (a flapping endpoint stays quiet). */
+  alertDebounceMs: number;
 }
 
 export class ConfigError extends Error {
@@ -112,6 +122,18 @@ function parseDatabaseUrl(text: string): string {
   return text;
 }
 
+function parseAlertUrl(text: string): string {
+  const url = URL.canParse(text) ? new URL(text) : null;
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new Error('must be an absolute http:// or https:// URL');
+  return url.href;
+}
+
+function parseAlertSecret(text: string): string {
+  const problem = secretProblem(text);
+  if (problem) throw new Error(problem);
+  return text;
+}
+
 function parseLogFormat(text: string): Config['logFormat'] {
   if (text !== 'auto' && text !== 'json' && text !== 'pretty') throw new Error(`"${text}" is not one of auto, json, pretty`);
   return text;
@@ -157,6 +179,11 @@ export const OPTIONS = [
   option({ key: 'maxPageBytes', env: 'POLLGATE_MAX_PAGE_BYTES', parse: parseSize, fallback: 4 * 1024 * 1024, help: 'largest poll answer by event data; more: true says the rest follows' }),
   option({ key: 'pageBytesInFlight', env: 'POLLGATE_PAGE_BYTES_IN_FLIGHT', parse: parseSize, fallback: 128 * 1024 * 1024, help: 'poll answers not yet sent, all clients; past it answers hold one event' }),
   option({ key: 'pushReadAheadBytes', env: 'POLLGATE_PUSH_READ_AHEAD_BYTES', parse: parseSize, fallback: 64 * 1024 * 1024, help: 'events the push bridge buffers, all push consumers together' }),
+  option({ key: 'alertUrl', env: 'POLLGATE_ALERT_URL', parse: parseAlertUrl, fallback: undefined, help: 'also POST webhook failure alerts here (signed; needs POLLGATE_ALERT_SECRET)' }),
+  option({ key: 'alertSecret', env: 'POLLGATE_ALERT_SECRET', parse: parseAlertSecret, fallback: undefined, help: 'whsec_… secret signing the alerts sent to POLLGATE_ALERT_URL' }),
+  option({ key: 'alertFailures', env: 'POLLGATE_ALERT_FAILURES', parse: parsePositiveInt, fallback: 3, help: 'failed attempts within POLLGATE_ALERT_WINDOW that make a webhook failing' }),
+  option({ key: 'alertWindowMs', env: 'POLLGATE_ALERT_WINDOW', parse: parsePositiveDuration, fallback: 86_400_000, help: 'the window of POLLGATE_ALERT_FAILURES' }),
+  option({ key: 'alertDebounceMs', env: 'POLLGATE_ALERT_DEBOUNCE', parse: parseDuration, fallback: 3_600_000, help: "least time between two failing alerts of one webhook" }),
   option({ key: 'logLevel', env: 'POLLGATE_LOG_LEVEL', parse: parseLevel, fallback: 'info', help: 'fatal, error, warn, info, debug, trace or silent' }),
   option({ key: 'logFormat', env: 'POLLGATE_LOG_FORMAT', parse: parseLogFormat, fallback: 'auto', help: 'auto (readable at a terminal, else JSON lines), json or pretty' }),
 ] as const;
@@ -190,6 +217,9 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
     throw new ConfigError(
       `POLLGATE_HEADERS_TIMEOUT (${loaded.headersTimeoutMs} ms) must not exceed POLLGATE_REQUEST_TIMEOUT (${loaded.requestTimeoutMs} ms)`,
     );
+  }
+  if (loaded.alertUrl !== undefined && loaded.alertSecret === undefined) {
+    throw new ConfigError('POLLGATE_ALERT_URL needs POLLGATE_ALERT_SECRET (whsec_… followed by base64 of 24 to 64 bytes): alerts are signed like any delivery');
   }
   return loaded;
 }

@@ -25,6 +25,7 @@ import { createHub } from './hub/hub.ts';
 import { createPublisher, type CommitListener } from './publisher.ts';
 import { createBridge } from './push/bridge.ts';
 import { createDeliverer } from './push/deliver.ts';
+import { createAlertSender } from './push/alert-sender.ts';
 import type { Resolver } from './push/targets.ts';
 import { VERSION } from './version.ts';
 import type { Services } from './services.ts';
@@ -103,6 +104,11 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
     userAgent: `pollgate/${VERSION}`,
     ...(options.resolve ? { resolve: options.resolve } : {}),
   });
+  // Alerts go to the operator's own URL, which may be on a private network.
+  const alertDeliverer = config.alertUrl ? createDeliverer({ allowPrivateTargets: true, userAgent: `pollgate/${VERSION}` }) : null;
+  const alerts = alertDeliverer
+    ? createAlertSender({ url: config.alertUrl!, secret: config.alertSecret!, deliverer: alertDeliverer, logger })
+    : undefined;
   const bridge = await createBridge({
     store,
     clock,
@@ -114,6 +120,8 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
     readAheadBytes: config.pushReadAheadBytes,
     retryScheduleMs: config.retryScheduleMs,
     retryMaxAgeMs: config.retryMaxAgeMs,
+    alertPolicy: { enabled: true, failures: config.alertFailures, windowMs: config.alertWindowMs, debounceMs: config.alertDebounceMs },
+    alerts,
     leaseTtlMs: config.leaseTtlMs,
     onAttempt: (o) => metrics.deliveries.inc({ outcome: o.ok ? 'ok' : (o.error ?? 'error') }),
   });
@@ -128,6 +136,7 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
     matchers,
     pages: new PageBudget(config.pageBytesInFlight),
     bridge,
+    deliverer,
     adminKeyHash,
     resolve: options.resolve,
     metrics,
@@ -182,6 +191,8 @@ export async function createPollgate(config: Config, options: PollgateOptions = 
       // beside this one while it still pushes.
       await bridge.stop();
       await deliverer.close();
+      await alerts?.close();
+      await alertDeliverer?.close();
       if (server) {
         const s = server;
         const closed = new Promise<void>((resolve) => s.close(() => resolve()));

@@ -11,6 +11,7 @@ import type { Metrics } from './metrics.ts';
 import type { Hub } from './hub/hub.ts';
 import type { Publish } from './publisher.ts';
 import type { Bridge } from './push/bridge.ts';
+import type { Deliverer } from './push/deliver.ts';
 import type { Resolver } from './push/targets.ts';
 import type { Store } from './store/store.ts';
 
@@ -25,6 +26,8 @@ export interface Services {
   /** Poll answers not yet sent, all clients together (POLLGATE_PAGE_BYTES_IN_FLIGHT). */
   pages: PageBudget;
   bridge: Bridge;
+  /** Sends webhook requests (the bridge's, and the admin's test sends). */
+  deliverer: Deliverer;
   adminKeyHash: Buffer;
   metrics: Metrics;
   /** DNS for webhook target checks; undefined: the system's. */

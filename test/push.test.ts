@@ -156,8 +156,8 @@ describe('PUT/GET/DELETE /v1/consumers/:id/webhook', () => {
       ['timeout_ms 0', { url, timeout_ms: 0 }, 'timeout_ms'],
       ['timeout_ms not an integer', { url, timeout_ms: 1.5 }, 'timeout_ms'],
       ['timeout_ms a string', { url, timeout_ms: '1000' }, 'timeout_ms'],
-      ['method GET', { url, method: 'GET' }, 'method'],
-      ['method DELETE', { url, method: 'DELETE' }, 'method'],
+      ['method CONNECT', { url, method: 'CONNECT' }, 'method'],
+      ['method HEAD', { url, method: 'HEAD' }, 'method'],
       ['method lower-case', { url, method: 'post' }, 'method'],
       ['reserved header webhook-signature', { url, headers: { 'webhook-signature': 'v1,forged' } }, 'headers'],
       ['reserved header Content-Type', { url, headers: { 'Content-Type': 'text/plain' } }, 'headers'],
@@ -790,11 +790,12 @@ describe('retries (fake clock)', () => {
     await settle();
     assert.equal(rx.requests.length, attempts);
 
-    // Nothing dropped: the stuck event, the later ones, then the disabled notice.
+    // Nothing dropped: the stuck event, the later ones, the failing alert (3 failures), then the disabled notice.
     const polled = await pollOnce(g, c.key);
     assert.deepEqual(idsOf(polled.events.slice(0, 3)), [stuck.id, ...idsOf(later)]);
-    assert.equal(polled.events.length, 4, JSON.stringify(polled.events.map((e: any) => e.type)));
-    const notice = polled.events[3];
+    assert.deepEqual(polled.events.slice(3).map((e: any) => e.type), ['pollgate.webhook.failing', 'pollgate.webhook.disabled']);
+    const failing = polled.events[3];
+    const notice = polled.events[4];
     assert.equal(notice.type, 'pollgate.webhook.disabled');
     assert.equal(notice.tenant, tenant);
     assert.ok(notice.cursor > later[1].cursor, 'appended after the stuck event and the later ones');
@@ -808,7 +809,7 @@ describe('retries (fake clock)', () => {
     assert.equal((await webhookOf(g, c.id)).disabled_reason, null);
     await waitForCursor(g, c.id, notice.cursor);
     const after = rx.requests.slice(attempts);
-    assert.deepEqual(hookIds(after), [stuck.id, ...idsOf(later), notice.id]);
+    assert.deepEqual(hookIds(after), [stuck.id, ...idsOf(later), failing.id, notice.id]);
     for (const req of after) verify(secret, req);
   });
 });

@@ -83,6 +83,9 @@ function webhookRow(consumerId: string, enabled = 1): WebhookRow {
     last_status: null,
     consecutive_failures: 0,
     disabled_reason: null,
+    options: '{}',
+    credentials: '{}',
+    alert_state: '{}',
     created_at: 1,
     updated_at: 1,
   };
@@ -382,7 +385,7 @@ describe('PostgreSQL store', { skip }, () => {
 
     await b.saveWebhook('c3', () => webhookRow('c3'));
     await b.claimLeases(10_000);
-    await b.recordProgress({ consumerId: 'c3', epoch: 1, deliveries: [{ consumer_id: 'c3', event_id: 'e', pos: 1, attempt: 1, status: 200, error: null, duration_ms: 3, at: 1, next_attempt_at: null }] });
+    await b.recordProgress({ consumerId: 'c3', epoch: 1, deliveries: [{ consumer_id: 'c3', event_id: 'e', pos: 1, attempt: 1, status: 200, error: null, duration_ms: 3, at: 1, next_attempt_at: null, response: null }] });
     assert.equal(await a.deleteConsumer('c3'), true);
     assert.equal(await a.deleteConsumer('c3'), false);
     assert.equal(await a.getWebhook('c3'), undefined);
@@ -413,7 +416,7 @@ describe('PostgreSQL store', { skip }, () => {
     const [taken] = await b.claimLeases(ttl);
     assert.deepEqual(taken, { consumerId: 'c1', epoch: 2 });
 
-    const delivery = { consumer_id: 'c1', event_id: 'e2', pos: 2, attempt: 1, status: 200, error: null, duration_ms: 5, at: 2, next_attempt_at: null };
+    const delivery = { consumer_id: 'c1', event_id: 'e2', pos: 2, attempt: 1, status: 200, error: null, duration_ms: 5, at: 2, next_attempt_at: null, response: null };
     assert.equal(
       await a.recordProgress({ consumerId: 'c1', epoch: 1, cursor: 3, state: { attempt: 7, last_error: 'stale' }, deliveries: [delivery] }),
       false,

@@ -199,10 +199,12 @@ describe('PATCH /v1/consumers/:id/webhook', () => {
     assert.equal(on.status, 200, JSON.stringify(on.body));
     assert.equal(on.body.disabled_reason, null);
     assert.equal(on.body.headers['x-keep'], 'yes');
-    await rx.waitForCount(attempts + 2);
+    await rx.waitForCount(attempts + 3);
     const after = rx.requests.slice(attempts);
-    const notice = JSON.parse(after[1]!.body);
-    assert.deepEqual(hookIds(after), [stuck.id, notice.id], 'the stuck event first, then the disabled notice');
+    const failing = JSON.parse(after[1]!.body);
+    const notice = JSON.parse(after[2]!.body);
+    assert.deepEqual(hookIds(after), [stuck.id, failing.id, notice.id], 'the stuck event first, then the failing alert and the disabled notice');
+    assert.equal(failing.type, 'pollgate.webhook.failing');
     assert.equal(notice.type, 'pollgate.webhook.disabled');
     await waitForCursor(g, c.id, notice.cursor);
     for (const req of after) verify(secret, req);
@@ -241,7 +243,7 @@ describe('PATCH /v1/consumers/:id/webhook', () => {
       ['url null', { url: null }, 'url'],
       ['ftp url', { url: 'ftp://127.0.0.1/x' }, 'url'],
       ['url with credentials', { url: 'http://user:pw@127.0.0.1:9/' }, 'url'],
-      ['method GET', { method: 'GET' }, 'method'],
+      ['method OPTIONS', { method: 'OPTIONS' }, 'method'],
       ['reserved header', { headers: { 'webhook-signature': 'v1,forged' } }, 'headers.webhook-signature'],
       ['headers null', { headers: null }, 'headers'],
       ['bad secret', { secret: 'not-a-secret' }, 'secret'],

@@ -54,9 +54,25 @@ const filterDoc = z
 const webhookView = z
   .object({
     consumer_id: z.string(),
-    url: z.string(),
+    url: z.string().meta({ description: 'The target, or a template with {{path}} tags in its path and query.' }),
     method: z.string(),
+    format: z.enum(['json', 'xml', 'form']),
+    body: z.string().nullable().meta({ description: 'The body template; null: the envelope as JSON (no body for GET and DELETE).' }),
     headers: z.record(z.string(), z.string()),
+    auth: z
+      .union([
+        z.object({ type: z.literal('basic'), username: z.string() }),
+        z.object({ type: z.literal('bearer') }),
+        z.object({ type: z.literal('api_key'), in: z.enum(['header', 'query']), name: z.string() }),
+      ])
+      .nullable()
+      .meta({ description: 'The kind of endpoint authentication; its password, token or value is never shown.' }),
+    secret_header: z.object({ name: z.string() }).nullable().meta({ description: 'The static shared-secret header (its value is never shown).' }),
+    signing: z.boolean(),
+    missing: z.enum(['empty', 'fail']),
+    retry: z.object({ schedule: z.array(z.string()).nullable(), max_age: z.string().nullable() }).nullable(),
+    rate_limit: z.number().nullable(),
+    alerts: z.object({ enabled: z.boolean().nullable(), failures: z.number().nullable(), window: z.string().nullable() }).nullable(),
     timeout_ms: z.number(),
     enabled: z.boolean(),
     disabled_reason: z.string().nullable(),
@@ -67,6 +83,7 @@ const webhookView = z
       consecutive_failures: z.number(),
       attempt: z.number(),
       next_attempt_at: isoTime.nullable(),
+      failing: z.boolean().meta({ description: 'In a failing episode: the alert `pollgate.webhook.failing` was due.' }),
     }),
     created_at: isoTime,
     updated_at: isoTime,
@@ -120,6 +137,7 @@ const deliveries = z.object({
       duration_ms: z.number(),
       at: isoTime,
       next_attempt_at: isoTime.nullable(),
+      response: z.string().nullable().meta({ description: "The first KiB of the receiver's answer, as text." }),
     }),
   ),
   next: z.number().nullable(),

@@ -23,6 +23,8 @@ import type { EventRecord, Lease, Store } from '../store/store.ts';
 import type { AttemptOutcome, Deliverer } from './deliver.ts';
 import { ReadAheadBudget, type ReadAheadStats } from './read-ahead.ts';
 import { Semaphore } from './semaphore.ts';
+import type { AlertSender } from './alert-sender.ts';
+import type { AlertPolicy } from './alerts.ts';
 import { Worker } from './worker.ts';
 
 export interface BridgeDeps {
@@ -35,6 +37,10 @@ export interface BridgeDeps {
   concurrency: number;
   retryScheduleMs: readonly number[];
   retryMaxAgeMs: number;
+  /** Global alert thresholds (a webhook may have its own). */
+  alertPolicy: AlertPolicy;
+  /** Sends alerts to the operator's URL, when configured. */
+  alerts?: AlertSender | undefined;
   /** Events read ahead, all workers together, by the bytes of their data. */
   readAheadBytes: number;
   /** How long a claimed lease lasts without renewal (another node takes over after it). */
@@ -126,6 +132,8 @@ export async function createBridge(deps: BridgeDeps): Promise<Bridge> {
         readAhead,
         retryScheduleMs: deps.retryScheduleMs,
         retryMaxAgeMs: deps.retryMaxAgeMs,
+        alertPolicy: deps.alertPolicy,
+        alerts: deps.alerts,
         bridgeEnabled,
         onAttempt: (o: AttemptOutcome) => {
           if (o.ok) attempts.ok++;
@@ -139,6 +147,7 @@ export async function createBridge(deps: BridgeDeps): Promise<Bridge> {
         epoch: lease.epoch,
         leaseValidUntil: validUntil,
         tenant: consumer.tenant,
+        consumerName: consumer.name,
         cursor: consumer.cursor,
         matcher: deps.matchers.get(consumer.filter),
         webhook,

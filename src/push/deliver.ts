@@ -18,13 +18,10 @@ import { request } from 'undici';
 import { createConnections } from './connections.ts';
 import { sendProblem } from './headers.ts';
 import { hostOf, isPrivateAddress, publicLookup, TargetNotAllowed, type Resolver } from './targets.ts';
-import { signatureHeaders } from './signing.ts';
+import type { OutgoingRequest } from './shape.ts';
 
-export interface Target {
-  url: string;
-  method: string;
-  headers: Record<string, string>;
-  secret: string;
+/** A rendered request (push/shape.ts), signed, and how long it may take. */
+export interface Attempt extends OutgoingRequest {
   timeoutMs: number;
 }
 
@@ -37,6 +34,7 @@ export type ErrorClass =
   | 'http_status'
   | 'target_not_allowed'
   | 'invalid_header'
+  | 'render'
   | 'network';
 
 export interface AttemptOutcome {
@@ -48,11 +46,13 @@ export interface AttemptOutcome {
   durationMs: number;
   /** From a Retry-After header, in ms. */
   retryAfterMs: number | null;
+  /** The receiver's answer: its headers and the first KiB of its body (text), when there was one. */
+  response: { headers: Record<string, string>; body: string; truncated: boolean } | null;
 }
 
 export interface Deliverer {
-  /** Sends body (the envelope) for event id; ends by the timeout, or at once when signal aborts (shutdown). */
-  deliver(target: Target, eventId: string, body: string, signal?: AbortSignal): Promise<AttemptOutcome>;
+  /** Sends the request; ends by its timeout, or at once when signal aborts (shutdown). */
+  deliver(attempt: Attempt, signal?: AbortSignal): Promise<AttemptOutcome>;
   /** Connections in use by attempts, and kept idle. */
   connections(): { busy: number; idle: number };
   close(): Promise<void>;
@@ -60,9 +60,12 @@ export interface Deliverer {
 
 /** Bytes of a response body read (and dropped) before the connection is reused. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
+/** Bytes of a response body kept for the attempt log and the test call. */
+export const KEPT_RESPONSE_BYTES = 1024;
 
+type Answer = { status: number; headers: Record<string, string>; body: string; truncated: boolean; complete: boolean };
 type Race =
-  | { kind: 'answer'; status: number; retryAfter: string | string[] | undefined; complete: boolean }
+  | ({ kind: 'answer' } & Answer)
   | { kind: 'error'; error: unknown }
   | { kind: 'timeout' }
   | { kind: 'stopped' };
@@ -70,11 +73,12 @@ type Race =
 export function createDeliverer(opts: { allowPrivateTargets: boolean; userAgent: string; resolve?: Resolver }): Deliverer {
   const connections = createConnections(opts.allowPrivateTargets ? {} : { connect: { lookup: publicLookup(opts.resolve) as never } });
 
-  async function deliver(target: Target, eventId: string, body: string, signal?: AbortSignal): Promise<AttemptOutcome> {
+  async function deliver(target: Attempt, signal?: AbortSignal): Promise<AttemptOutcome> {
     const started = performance.now();
-    const done = (o: Omit<AttemptOutcome, 'durationMs' | 'status' | 'retryAfterMs'> & Partial<AttemptOutcome>): AttemptOutcome => ({
+    const done = (o: Omit<AttemptOutcome, 'durationMs' | 'status' | 'retryAfterMs' | 'response'> & Partial<AttemptOutcome>): AttemptOutcome => ({
       status: null,
       retryAfterMs: null,
+      response: null,
       ...o,
       durationMs: Math.round(performance.now() - started),
     });
@@ -105,18 +109,17 @@ export function createDeliverer(opts: { allowPrivateTargets: boolean; userAgent:
     }
     const exchange: Promise<Race> = (async () => {
       const res = await request(url, {
-        method: target.method as 'POST',
-        headers: {
-          ...target.headers,
-          'content-type': 'application/json',
-          'user-agent': opts.userAgent,
-          ...signatureHeaders(target.secret, eventId, Math.floor(Date.now() / 1000), body),
-        },
-        body,
+        method: target.method,
+        headers: { ...target.headers, 'user-agent': opts.userAgent },
+        body: target.body,
         dispatcher: client,
       });
-      const complete = await drain(res.body);
-      return { kind: 'answer' as const, status: res.statusCode, retryAfter: res.headers['retry-after'], complete };
+      const { kept, truncated, complete } = await drain(res.body);
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(res.headers)) {
+        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+      }
+      return { kind: 'answer' as const, status: res.statusCode, headers, body: responseText(kept), truncated, complete };
     })().catch((error: unknown) => ({ kind: 'error' as const, error }));
 
     let timer: NodeJS.Timeout | undefined;
@@ -134,13 +137,15 @@ export function createDeliverer(opts: { allowPrivateTargets: boolean; userAgent:
         if (result.complete) connections.release(client);
         else connections.discard(client);
         const ok = result.status >= 200 && result.status < 300;
-        if (ok) return done({ ok, status: result.status, error: null, detail: null });
+        const response = { headers: result.headers, body: result.body, truncated: result.truncated };
+        if (ok) return done({ ok, status: result.status, error: null, detail: null, response });
         return done({
           ok,
           status: result.status,
           error: 'http_status',
           detail: `HTTP ${result.status}`,
-          retryAfterMs: parseRetryAfter(result.retryAfter),
+          retryAfterMs: parseRetryAfter(result.headers['retry-after']),
+          response,
         });
       }
       // Whatever the exchange still holds (a socket, a queued request) goes with its connection.
@@ -158,17 +163,27 @@ export function createDeliverer(opts: { allowPrivateTargets: boolean; userAgent:
   return { deliver, connections: () => connections.stats(), close: () => connections.close() };
 }
 
-/** Reads and drops the answer's body; false when it was too long to read (the connection is not reused). */
-async function drain(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<boolean> {
+/**
+ * Reads the answer's body, keeping its first KiB; complete is false when it was too long to
+ * read to the end (the connection is then not reused).
+ */
+async function drain(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<{ kept: Buffer; truncated: boolean; complete: boolean }> {
   let read = 0;
+  const kept: Buffer[] = [];
   for await (const chunk of body) {
+    if (read < KEPT_RESPONSE_BYTES) kept.push(chunk.subarray(0, KEPT_RESPONSE_BYTES - read));
     read += chunk.length;
     if (read > MAX_RESPONSE_BYTES) {
       body.destroy();
-      return false;
+      return { kept: Buffer.concat(kept), truncated: true, complete: false };
     }
   }
-  return true;
+  return { kept: Buffer.concat(kept), truncated: read > KEPT_RESPONSE_BYTES, complete: true };
+}
+
+/** Text of kept bytes: a character cut at the end is dropped, NUL (which PostgreSQL text refuses) becomes U+FFFD. */
+function responseText(bytes: Buffer): string {
+  return new TextDecoder('utf-8', { fatal: false }).decode(bytes, { stream: true }).replace(/\0/g, '\uFFFD');
 }
 
 function codeOf(error: unknown): string {

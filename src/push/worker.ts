@@ -27,12 +27,15 @@ import type { Matcher } from '../filter/filter.ts';
 import { recordMatches } from '../filter/record.ts';
 import type { Publish } from '../publisher.ts';
 import { encodeCursor } from '../store/cursor.ts';
-import { envelopeJson } from '../store/envelope.ts';
 import { dataBytes, LeaseLost, type EventRecord, type Page, type Store, type WebhookRow } from '../store/store.ts';
-import type { AttemptOutcome, Deliverer, Target } from './deliver.ts';
+import type { AlertSender } from './alert-sender.ts';
+import { afterDisabled, afterFailure, afterSuccess, parseAlertState, type AlertKind, type AlertPolicy } from './alerts.ts';
+import type { AttemptOutcome, Deliverer } from './deliver.ts';
 import { READ_AHEAD_BYTES, type ReadAheadBudget } from './read-ahead.ts';
 import { retryDelay } from './retry.ts';
 import type { Semaphore } from './semaphore.ts';
+import { parseOptions, renderRequest, shapeOf, type Shape, type WebhookOptions } from './shape.ts';
+import { RenderError } from './template.ts';
 
 /** At most one "webhook attempt failed" line a minute per webhook. */
 const FAILURE_LOG_INTERVAL_MS = 60_000;
@@ -46,8 +49,13 @@ export interface WorkerDeps {
   slots: Semaphore;
   /** The node's read-ahead budget, shared by its workers. */
   readAhead: ReadAheadBudget;
+  /** The global retry schedule and give-up age (a webhook may have its own). */
   retryScheduleMs: readonly number[];
   retryMaxAgeMs: number;
+  /** The global alert thresholds (a webhook may have its own). */
+  alertPolicy: AlertPolicy;
+  /** Sends alerts to the operator's URL, when one is configured. */
+  alerts?: AlertSender | undefined;
   /** The global toggle, as of now (on PostgreSQL read from the database before each attempt). */
   bridgeEnabled: () => boolean | Promise<boolean>;
   /** Counts outcomes for metrics and benches. */
@@ -63,6 +71,8 @@ export interface WorkerInput {
   /** performance.now() until which the lease is surely held (renew() extends it). */
   leaseValidUntil: number;
   tenant: string;
+  /** The consumer's name, for templates ({{consumer.name}}). */
+  consumerName: string | null;
   cursor: number;
   matcher: Matcher;
   webhook: WebhookRow;
@@ -116,8 +126,13 @@ export class Worker {
   /** When a failed attempt was last logged, and how many failed since without a line. */
   private failureLoggedAt: number | null = null;
   private failuresNotLogged = 0;
-  /** Parsed once per webhook row, not per delivery. */
-  private target: Target;
+  /** Compiled once per webhook row, not per delivery (null: the stored shape does not compile). */
+  private shape: Shape | null;
+  private shapeProblem: string | null = null;
+  private readonly options: WebhookOptions;
+  private readonly consumerName: string | null;
+  /** Clock time the last attempt started (the rate limit's reference). */
+  private lastAttemptAt = -Infinity;
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -130,7 +145,15 @@ export class Worker {
     this.cursor = input.cursor;
     this.matcher = input.matcher;
     this.hook = input.webhook;
-    this.target = targetOf(input.webhook);
+    this.consumerName = input.consumerName;
+    this.options = parseOptions(input.webhook);
+    try {
+      this.shape = shapeOf(input.webhook);
+    } catch (error) {
+      // Stored before its checks existed: every attempt fails, saying why, until a PATCH fixes it.
+      this.shape = null;
+      this.shapeProblem = `the webhook's templates do not compile: ${(error as Error).message}`;
+    }
     this.done = this.run()
       .catch((err) => {
         deps.logger.error({ err, consumer: this.consumerId }, 'push worker failed');
@@ -215,6 +238,9 @@ export class Worker {
     const due = this.hook.next_attempt_at;
     const now = deps.clock.now();
     if (due !== null && due > now) return this.sleep(due - now);
+    // The webhook's rate limit: attempts start at least 1/rate apart.
+    const rate = this.options.rate_limit;
+    if (rate !== undefined && now < this.lastAttemptAt + 1000 / rate) return this.sleep(this.lastAttemptAt + 1000 / rate - now);
     const event = await this.next();
     if (!event) return this.sleep(null);
     await deps.slots.acquire();
@@ -222,13 +248,68 @@ export class Worker {
       // Checked again right before starting: a pause answered meanwhile must hold.
       if (this.stopped || performance.now() >= this.leaseValidUntil || !(await deps.bridgeEnabled())) return;
       const attemptAt = deps.clock.now();
-      const outcome = await deps.deliverer.deliver(this.target, event.id, envelopeJson(event), this.abort.signal);
+      this.lastAttemptAt = attemptAt;
+      const outcome = await this.attempt(event, attemptAt);
       if (this.abort.signal.aborted) return 'aborted'; // shutdown: the attempt does not count
       deps.onAttempt?.(outcome);
-      if (outcome.ok) this.succeeded(event, outcome, attemptAt);
+      if (outcome.ok) await this.succeeded(event, outcome, attemptAt);
       else await this.failed(event, outcome, attemptAt);
     } finally {
       deps.slots.release();
+    }
+  }
+
+  /** Renders the event's request and sends it; a render problem is a failed attempt that sent nothing. */
+  private async attempt(event: EventRecord, at: number): Promise<AttemptOutcome> {
+    const unsent = (detail: string): AttemptOutcome => ({
+      ok: false, status: null, error: 'render', detail, durationMs: 0, retryAfterMs: null, response: null,
+    });
+    if (!this.shape) return unsent(this.shapeProblem ?? 'the webhook does not compile');
+    let request;
+    try {
+      request = renderRequest(this.shape, event, { id: this.consumerId, name: this.consumerName }, Math.floor(Date.now() / 1000)); // wall time: receivers check it
+    } catch (error) {
+      if (!(error instanceof RenderError) && !(error instanceof TypeError)) throw error;
+      return unsent(error.message.slice(0, 300));
+    }
+    return this.deps.deliverer.deliver({ ...request, timeoutMs: this.hook.timeout_ms }, this.abort.signal);
+  }
+
+  /** This webhook's alert thresholds over the global ones. */
+  private alertPolicy(): AlertPolicy {
+    const own = this.options.alerts;
+    const global = this.deps.alertPolicy;
+    return {
+      enabled: own?.enabled ?? global.enabled,
+      failures: own?.failures ?? global.failures,
+      windowMs: own?.window_ms ?? global.windowMs,
+      debounceMs: global.debounceMs,
+    };
+  }
+
+  /**
+   * Writes a state change together with its alert event (one transaction, fenced by the lease),
+   * then sends the event to the operator's URL. False when it could not be written (the
+   * caller then records without the alert, which the next change tries again).
+   */
+  private async tellAlert(kind: AlertKind | 'disabled', data: Record<string, unknown>, progress: { cursor?: number; state: object; deliveries: DeliveryInput[]; at: number }): Promise<boolean> {
+    await this.recorded(); // what was recorded before goes first
+    try {
+      const [appended] = await this.deps.publish(
+        [{ tenant: this.tenant, type: `pollgate.webhook.${kind}`, id: undefined, data: JSON.stringify({ consumer_id: this.consumerId, url: this.hook.url, ...data }) }],
+        { progress: { consumerId: this.consumerId, epoch: this.epoch, ...progress } },
+      );
+      if (appended) this.deps.alerts?.send(appended.record);
+      this.deps.logger.info({ consumer: this.consumerId, alert: kind }, `webhook alert: ${kind}`);
+      return true;
+    } catch (error) {
+      if (error instanceof LeaseLost) {
+        this.stopped = true;
+        this.deps.onDisabled(this);
+        return true;
+      }
+      this.deps.logger.warn({ err: error, consumer: this.consumerId, alert: kind }, 'could not write a webhook alert; the next attempt tries again');
+      return false;
     }
   }
 
@@ -276,7 +357,8 @@ export class Worker {
     return this.buffer[0];
   }
 
-  private succeeded(event: EventRecord, outcome: AttemptOutcome, at: number): void {
+  private async succeeded(event: EventRecord, outcome: AttemptOutcome, at: number): Promise<void> {
+    const failedBefore = this.hook.consecutive_failures;
     if (this.hook.consecutive_failures > 0) {
       this.deps.logger.info({ consumer: this.consumerId, event: event.id, failedAttempts: this.hook.consecutive_failures }, 'webhook delivering again');
     }
@@ -288,6 +370,8 @@ export class Worker {
     this.deps.readAhead.release(size);
     this.cursor = event.pos;
     const attempt = this.hook.attempt + 1;
+    const before = this.hook;
+    const alerts = afterSuccess(parseAlertState(before.alert_state));
     this.hook = {
       ...this.hook,
       attempt: 0,
@@ -296,12 +380,19 @@ export class Worker {
       last_success_at: at,
       last_status: outcome.status,
       consecutive_failures: 0,
+      alert_state: JSON.stringify(alerts.state),
     };
-    this.record({
-      cursor: event.pos,
-      state: pickState(this.hook),
-      delivery: deliveryRow(this.consumerId, event, attempt, outcome, at, null),
-    });
+    const delivery = deliveryRow(this.consumerId, event, attempt, outcome, at, null);
+    if (alerts.alert) {
+      const told = await this.tellAlert(
+        'recovered',
+        { event_id: event.id, cursor: encodeCursor(event.pos), failed_attempts: failedBefore, last_error: before.last_error },
+        { cursor: event.pos, state: pickState(this.hook), deliveries: [delivery], at },
+      );
+      if (told) return;
+      this.hook = { ...this.hook, alert_state: before.alert_state };
+    }
+    this.record({ cursor: event.pos, state: pickState(this.hook), delivery });
   }
 
   /**
@@ -335,9 +426,12 @@ export class Worker {
     const { deps } = this;
     const attempt = this.hook.attempt + 1;
     const firstFailure = this.hook.first_failure_at ?? at;
-    const deadline = firstFailure + deps.retryMaxAgeMs;
+    const deadline = firstFailure + (this.options.retry_max_age_ms ?? deps.retryMaxAgeMs);
     const giveUp = at >= deadline;
-    const next = giveUp ? null : Math.min(at + retryDelay(deps.retryScheduleMs, attempt, outcome.retryAfterMs), deadline);
+    const schedule = this.options.retry_schedule_ms ?? deps.retryScheduleMs;
+    const next = giveUp ? null : Math.min(at + retryDelay(schedule, attempt, outcome.retryAfterMs), deadline);
+    const alertsBefore = this.hook.alert_state;
+    const alerts = afterFailure(parseAlertState(alertsBefore), this.alertPolicy(), at);
     this.hook = {
       ...this.hook,
       attempt,
@@ -346,10 +440,30 @@ export class Worker {
       last_error: `${outcome.error}${outcome.detail ? `: ${outcome.detail}` : ''}`,
       last_status: outcome.status,
       consecutive_failures: this.hook.consecutive_failures + 1,
+      alert_state: JSON.stringify(giveUp ? afterDisabled(alerts.state) : alerts.state),
     };
     const state = this.hook;
     this.logFailure(event, attempt, outcome, next, at);
     const row = deliveryRow(this.consumerId, event, attempt, outcome, at, next);
+    if (!giveUp && alerts.alert) {
+      const policy = this.alertPolicy();
+      const told = await this.tellAlert(
+        'failing',
+        {
+          event_id: event.id,
+          cursor: encodeCursor(this.cursor),
+          failures: policy.failures,
+          window_ms: policy.windowMs,
+          since: new Date(alerts.state.failures![0]!).toISOString(),
+          last_error: state.last_error,
+          last_status: state.last_status,
+          next_attempt_at: next === null ? null : new Date(next).toISOString(),
+        },
+        { state: pickState(state), deliveries: [row], at },
+      );
+      if (told) return;
+      this.hook = { ...this.hook, alert_state: alertsBefore };
+    }
     if (!giveUp) {
       // Retry state goes to disk now, not at the next interval: a restart resumes on schedule.
       this.record({ state: pickState(state), delivery: row });
@@ -368,8 +482,9 @@ export class Worker {
       deliveries: [row],
       at,
     };
+    let disabled;
     try {
-      await deps.publish(
+      [disabled] = await deps.publish(
       [
         {
           tenant: this.tenant,
@@ -400,6 +515,7 @@ export class Worker {
       deps.onDisabled(this);
       return;
     }
+    if (disabled) deps.alerts?.send(disabled.record);
     deps.logger.warn({ consumer: this.consumerId, event: event.id, attempts: attempt }, 'webhook disabled after retrying too long');
     deps.onDisabled(this);
   }
@@ -488,16 +604,6 @@ interface Unrecorded {
 type WebhookState = ReturnType<typeof pickState>;
 type DeliveryInput = ReturnType<typeof deliveryRow>;
 
-function targetOf(hook: WebhookRow): Target {
-  return {
-    url: hook.url,
-    method: hook.method,
-    headers: JSON.parse(hook.headers) as Record<string, string>,
-    secret: hook.secret,
-    timeoutMs: hook.timeout_ms,
-  };
-}
-
 function pickState(h: WebhookRow) {
   return {
     attempt: h.attempt,
@@ -507,6 +613,7 @@ function pickState(h: WebhookRow) {
     last_error: h.last_error,
     last_status: h.last_status,
     consecutive_failures: h.consecutive_failures,
+    alert_state: h.alert_state,
   };
 }
 
@@ -528,5 +635,6 @@ function deliveryRow(
     duration_ms: outcome.durationMs,
     at,
     next_attempt_at: next,
+    response: outcome.response?.body ?? null,
   };
 }

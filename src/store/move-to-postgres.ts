@@ -95,11 +95,11 @@ export async function moveToPostgres(
       );
       counts.deliveries = await copy(
         'deliveries',
-        lite.prepare('SELECT id, consumer_id, event_id, pos, attempt, status, error, duration_ms, at, next_attempt_at FROM deliveries ORDER BY id').iterate() as Iterable<any>,
-        (b) => sql`INSERT INTO deliveries (id, consumer_id, event_id, pos, attempt, status, error, duration_ms, at, next_attempt_at)
+        lite.prepare('SELECT id, consumer_id, event_id, pos, attempt, status, error, duration_ms, at, next_attempt_at, response FROM deliveries ORDER BY id').iterate() as Iterable<any>,
+        (b) => sql`INSERT INTO deliveries (id, consumer_id, event_id, pos, attempt, status, error, duration_ms, at, next_attempt_at, response)
             OVERRIDING SYSTEM VALUE SELECT * FROM jsonb_to_recordset(${JSON.stringify(b)}::jsonb)
             AS d (id bigint, consumer_id text, event_id text, pos bigint, attempt integer, status integer, error text,
-                  duration_ms integer, at bigint, next_attempt_at bigint)`.execute(trx),
+                  duration_ms integer, at bigint, next_attempt_at bigint, response text)`.execute(trx),
       );
       // Attempt ids go on after the copied ones.
       await sql`SELECT setval(pg_get_serial_sequence('deliveries', 'id'), GREATEST((SELECT max(id) FROM deliveries), 1))`.execute(trx);

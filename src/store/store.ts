@@ -60,6 +60,7 @@ export type WebhookState = Partial<
     | 'last_error'
     | 'last_status'
     | 'consecutive_failures'
+    | 'alert_state'
     | 'disabled_reason'
   >
 >;

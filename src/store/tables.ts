@@ -60,6 +60,12 @@ export interface WebhooksTable {
   last_status: number | null;
   consecutive_failures: number;
   disabled_reason: string | null;
+  /** How requests are shaped, retried, paced and alerted on: JSON of WebhookOptions (push/shape.ts). */
+  options: string;
+  /** Endpoint credentials (auth, shared-secret header), write-only: JSON of WebhookCredentials. */
+  credentials: string;
+  /** Where the failure alerts stand: JSON of AlertState (push/alerts.ts). */
+  alert_state: string;
   created_at: number;
   updated_at: number;
 }
@@ -75,6 +81,8 @@ export interface DeliveriesTable {
   duration_ms: number;
   at: number;
   next_attempt_at: number | null;
+  /** The first KiB of the receiver's answer (text), or null. */
+  response: string | null;
 }
 
 export interface SettingsTable {

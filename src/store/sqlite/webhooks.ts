@@ -21,8 +21,9 @@ const addDelivery = reusable(
     duration_ms: number,
     at: number,
     next_attempt_at: number | null,
+    response: string | null,
   ) =>
-    qb.insertInto('deliveries').values({ consumer_id, event_id, pos, attempt, status, error, duration_ms, at, next_attempt_at }),
+    qb.insertInto('deliveries').values({ consumer_id, event_id, pos, attempt, status, error, duration_ms, at, next_attempt_at, response }),
 );
 
 export function getWebhook(db: Db, consumerId: string): WebhookRow | undefined {
@@ -54,7 +55,7 @@ export function updateWebhookState(db: Db, consumerId: string, state: WebhookSta
 }
 
 export function insertDelivery(db: Db, row: Omit<DeliveryRow, 'id'>): void {
-  addDelivery.run(db, row.consumer_id, row.event_id, row.pos, row.attempt, row.status, row.error, row.duration_ms, row.at, row.next_attempt_at);
+  addDelivery.run(db, row.consumer_id, row.event_id, row.pos, row.attempt, row.status, row.error, row.duration_ms, row.at, row.next_attempt_at, row.response);
 }
 
 /** Newest first; beforeId continues a previous page. */
