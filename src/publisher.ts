@@ -41,7 +41,7 @@ function base62(n: number, width: number): string {
 }
 
 /**
- * Appends events; `alongside` commits in the same transaction (all or nothing with them),
+ * Appends events (naming those without an id in place); `alongside` commits in the same transaction (all or nothing with them),
  * for changes that must commit together with an event.
  */
 export type Publish = (events: NewEvent[], alongside?: Alongside) => Promise<Appended[]>;
@@ -56,8 +56,9 @@ export function createPublisher(deps: {
   const { store, clock, listeners } = deps;
   return async (events, alongside) => {
     const now = clock.now();
-    const withIds = events.map((e) => (e.id === undefined ? { tenant: e.tenant, type: e.type, id: newEventId(now), data: e.data } : e));
-    const appended = await store.append(withIds, now, alongside);
+    // The events are the caller's to give away: named in place, no copy per event.
+    for (const e of events) if (e.id === undefined) e.id = newEventId(now);
+    const appended = await store.append(events, now, alongside);
     const fresh: EventRecord[] = [];
     for (const a of appended) if (!a.duplicate) fresh.push(a.record);
     // Other nodes hear of the commit from the engine (store.signals); this node's readers now.
