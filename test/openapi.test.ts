@@ -24,9 +24,10 @@ import { z } from 'zod';
 import { ackSchema } from '../src/http/consumer-api.ts';
 import { seekSchema } from '../src/http/consumers.ts';
 import { eventInputSchema, MAX_BATCH, TENANT } from '../src/http/publish.ts';
-import { bridgeSchema, MAX_TIMEOUT_MS, webhookPatchSchema, webhookSchema } from '../src/http/webhooks.ts';
+import { bridgeSchema, MAX_TIMEOUT_MS, trySchema, webhookPatchSchema, webhookSchema } from '../src/http/webhooks.ts';
+import { METHODS } from '../src/push/shape.ts';
 import { startGateway, type TestGateway } from './support/gateway.ts';
-import { unusedPort } from './support/receiver.ts';
+import { startReceiver, unusedPort } from './support/receiver.ts';
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
 /** POST/PUT/PATCH routes that take no body (a real call below shows they work without one). */
@@ -60,6 +61,19 @@ function documentedOps(doc: any): Array<{ key: string; method: string; path: str
 function inputSchema(schema: z.ZodType): Record<string, unknown> {
   const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' });
   return rest;
+}
+
+/** A JSON Schema without what only documents it (descriptions, examples): what validation sees. */
+function withoutDocs(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(withoutDocs);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) {
+    if (k === 'description' || k === 'examples') continue;
+    // `properties` maps names to schemas: a property may be called "description".
+    out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as object).map(([name, sub]) => [name, withoutDocs(sub)])) : withoutDocs(v);
+  }
+  return out;
 }
 
 function fill(template: string, params: Record<string, string>): string {
@@ -263,8 +277,11 @@ describe('GET /openapi.json', () => {
 
   test('the request body schemas are the zod schemas that validate', () => {
     const body = (method: string, path: string) => raw.paths[path][method].requestBody.content['application/json'].schema;
-    assert.deepEqual(body('put', '/v1/consumers/{id}/webhook'), inputSchema(webhookSchema));
-    assert.deepEqual(body('patch', '/v1/consumers/{id}/webhook'), inputSchema(webhookPatchSchema));
+    // The webhook bodies carry descriptions laid over the validating schemas; besides those, the same.
+    assert.deepEqual(withoutDocs(body('put', '/v1/consumers/{id}/webhook')), inputSchema(webhookSchema));
+    assert.deepEqual(withoutDocs(body('patch', '/v1/consumers/{id}/webhook')), inputSchema(webhookPatchSchema));
+    assert.deepEqual(withoutDocs(body('post', '/v1/consumers/{id}/webhook/preview')), inputSchema(trySchema));
+    assert.deepEqual(withoutDocs(body('post', '/v1/consumers/{id}/webhook/test')), inputSchema(trySchema));
     assert.deepEqual(body('put', '/v1/bridge'), inputSchema(bridgeSchema));
     assert.deepEqual(body('post', '/v1/ack'), inputSchema(ackSchema));
     assert.deepEqual(body('post', '/v1/consumers/{id}/seek'), inputSchema(seekSchema));
@@ -277,7 +294,9 @@ describe('GET /openapi.json', () => {
     assert.equal(put.properties.timeout_ms.maximum, 30_000);
     assert.equal(put.properties.timeout_ms.maximum, MAX_TIMEOUT_MS);
     assert.equal(put.properties.timeout_ms.type, 'integer');
-    assert.deepEqual(put.properties.method.enum, ['POST', 'PUT', 'PATCH']);
+    assert.deepEqual(put.properties.method.enum, [...METHODS]);
+    assert.deepEqual(put.properties.method.enum, ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
+    assert.deepEqual(put.properties.format.enum, ['json', 'xml', 'form']);
     const patch = body('patch', '/v1/consumers/{id}/webhook');
     assert.equal(patch.required, undefined, 'PATCH webhook: every field optional');
     assert.equal(patch.properties.timeout_ms.maximum, 30_000);
@@ -290,6 +309,46 @@ describe('GET /openapi.json', () => {
     const create = body('post', '/v1/consumers');
     assert.deepEqual(create.required, ['tenant']);
     assert.equal(create.properties.filter.anyOf[0].additionalProperties, false, 'filters are strict');
+  });
+
+  test('the webhook fields are described, with templated examples; every request example is valid and accepted', async () => {
+    const put = raw.paths['/v1/consumers/{id}/webhook'].put.requestBody.content['application/json'];
+    for (const field of ['url', 'method', 'format', 'body', 'headers', 'auth', 'secret_header', 'signing', 'missing', 'retry', 'rate_limit', 'alerts']) {
+      const description = put.schema.properties[field]?.description;
+      assert.ok(typeof description === 'string' && description.length > 20, `PUT webhook: ${field} is described`);
+    }
+    assert.ok(put.schema.properties.body.examples.some((e: string) => /"\w+": \{\{data\}\}/.test(e)), 'a templated JSON body among the examples');
+    assert.match(put.example.body, /\{\{data\.subject\}\}/, 'the PUT example is templated');
+    const patch = raw.paths['/v1/consumers/{id}/webhook'].patch.requestBody.content['application/json'].schema;
+    assert.equal(patch.properties.auth.description, put.schema.properties.auth.description, 'PATCH says the same');
+    const preview = raw.paths['/v1/consumers/{id}/webhook/preview'].post.requestBody.content['application/json'].schema;
+    assert.ok(preview.properties.webhook.properties.body.description, 'the unsaved changes of a preview are described too');
+
+    // Each request example matches its schema, and the server takes it.
+    const c = await g.createConsumer({ tenant: 'doc-examples', start: 'earliest' });
+    const rx = await startReceiver();
+    try {
+      const [published] = (await g.publish([{ tenant: 'doc-examples', type: 'ticket.created', data: { subject: 'VPN "down"', link: 'https://h.example/1', priority: 2 } }])).events;
+      let examples = 0;
+      for (const { key, method, path, op } of documentedOps(doc)) {
+        const media = op.requestBody?.content['application/json'];
+        if (!media || media.example === undefined) continue;
+        examples++;
+        const validate = ajv.compile(media.schema);
+        assert.ok(validate(media.example), `${key}: its example matches its schema: ${ajv.errorsText(validate.errors)}`);
+        if (!path.startsWith('/v1/consumers/{id}/webhook')) continue;
+        // Sent to a local receiver (the example's host is not ours) with the example's cursor swapped for a real one.
+        let example = structuredClone(media.example);
+        if (example.url) example.url = example.url.replace(/^https:\/\/[^/]+\//, rx.url);
+        if (example.cursor) example.cursor = published.cursor;
+        if (method === 'put') example = { ...example, enabled: false };
+        const r = await api(method, path, { params: { id: c.id }, body: example });
+        assert.ok(r.status >= 200 && r.status < 300, `${key}: its example is accepted: ${r.text}`);
+      }
+      assert.ok(examples >= 4, `request examples found: ${examples}`);
+    } finally {
+      await rx.close();
+    }
   });
 
   test('the server agrees with every body schema: a valid sample passes, each required field and unknown fields are 400s naming them', async () => {
@@ -307,6 +366,8 @@ describe('GET /openapi.json', () => {
       { method: 'post', path: '/v1/consumers/{id}/seek', body: { to: 'earliest' } },
       { method: 'put', path: '/v1/consumers/{id}/webhook', body: { url: nowhere, enabled: false } },
       { method: 'patch', path: '/v1/consumers/{id}/webhook', body: { timeout_ms: 5_000 } },
+      { method: 'post', path: '/v1/consumers/{id}/webhook/preview', body: { event: { data: { n: 1 } } } },
+      { method: 'post', path: '/v1/consumers/{id}/webhook/test', body: { webhook: { body: '{"n": {{data.n}}}' } } },
       { method: 'put', path: '/v1/bridge', body: { enabled: true } },
     ];
     const documented = documentedOps(raw).filter((o) => o.op.requestBody).map((o) => o.key).sort();
@@ -429,6 +490,34 @@ describe('GET /openapi.json', () => {
     assert.equal((await api('get', '/v1/consumers/{id}/webhook', { params: { id } })).status, 200);
     assert.equal((await api('get', '/v1/consumers/{id}/deliveries', { params: { id } })).status, 200);
     assert.equal((await api('get', '/v1/consumers/{id}/deliveries', { params: { id }, query: 'limit=abc' })).status, 400);
+
+    // Preview and test: answers of every kind match their documented schemas.
+    const rx = await startReceiver(() => ({ status: 202, headers: { 'x-receipt': 'r-1' }, body: 'accepted' }));
+    try {
+      const shaped = { url: `${rx.url}t/{{data.a}}`, method: 'PUT', body: '{"a": {{data.a}}}', auth: { type: 'bearer', token: 'doc-token' } };
+      const preview = await api('post', '/v1/consumers/{id}/webhook/preview', { params: { id }, body: { cursor: one.body.cursor, webhook: shaped } });
+      assert.equal(preview.status, 200);
+      assert.equal(preview.body.event.cursor, one.body.cursor);
+      assert.deepEqual([preview.body.request.method, preview.body.request.url, preview.body.request.body], ['PUT', `${rx.url}t/1`, '{"a": 1}']);
+      assert.equal(preview.body.request.headers.authorization, 'Bearer •••');
+      assert.doesNotMatch(preview.text, /doc-token/, 'never the token');
+      const failing = await api('post', '/v1/consumers/{id}/webhook/preview', { params: { id }, body: { webhook: { ...shaped, missing: 'fail' }, event: { data: {} } } });
+      assert.equal(failing.status, 200);
+      assert.equal(failing.body.request, null);
+      assert.match(failing.body.error, /data\.a/);
+      const sent = await api('post', '/v1/consumers/{id}/webhook/test', { params: { id }, body: { cursor: one.body.cursor, webhook: shaped } });
+      assert.equal(sent.status, 200);
+      assert.deepEqual([sent.body.ok, sent.body.status, sent.body.response.body, sent.body.response.headers['x-receipt']], [true, 202, 'accepted', 'r-1']);
+      assert.doesNotMatch(sent.text, /doc-token/, 'never the token');
+      assert.equal(rx.requests[0]!.headers.authorization, 'Bearer doc-token', 'the receiver got the real token');
+      const refused = await api('post', '/v1/consumers/{id}/webhook/test', { params: { id }, body: { webhook: { url } } });
+      assert.equal(refused.status, 200);
+      assert.deepEqual([refused.body.ok, refused.body.error, refused.body.response], [false, 'refused', null]);
+      const noEvent = await api('post', '/v1/consumers/{id}/webhook/preview', { params: { id }, body: { cursor: 't0000000000999999' } });
+      assert.equal(noEvent.status, 404, noEvent.text);
+    } finally {
+      await rx.close();
+    }
     assert.equal((await api('delete', '/v1/consumers/{id}/webhook', { params: { id } })).status, 200);
     for (const [method, path] of [['get', '/v1/consumers/{id}/webhook'], ['patch', '/v1/consumers/{id}/webhook'], ['delete', '/v1/consumers/{id}/webhook']] as const) {
       const r = await api(method, path, { params: { id }, ...(method === 'patch' ? { body: { enabled: true } } : {}) });
@@ -453,6 +542,8 @@ describe('GET /openapi.json', () => {
       'post /v1/consumers/{id}/seek': { to: 'latest' },
       'put /v1/consumers/{id}/webhook': { url, enabled: false },
       'patch /v1/consumers/{id}/webhook': { enabled: false },
+      'post /v1/consumers/{id}/webhook/preview': {},
+      'post /v1/consumers/{id}/webhook/test': {},
     };
     for (const { key: opKey, method, path, op } of documentedOps(raw)) {
       if (!op.parameters?.some((p: any) => p.in === 'path')) continue;

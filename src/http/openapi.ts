@@ -9,6 +9,8 @@ import { z } from 'zod';
 import type { ConsumerView } from '../consumers/consumers.ts';
 import { positionSchema } from '../consumers/positions.ts';
 import { errorStatus } from '../errors.ts';
+import type { Preview, TestResult } from '../push/preview.ts';
+import { METHODS } from '../push/shape.ts';
 import type { WebhookView } from '../push/webhooks.ts';
 import type { Services } from '../services.ts';
 import { VERSION } from '../version.ts';
@@ -17,9 +19,9 @@ import { createSchema, patchSchema, seekSchema } from './consumers.ts';
 import { eventInputSchema, MAX_BATCH } from './publish.ts';
 import { MAX_LIMIT as BROWSE_MAX, SCAN_BUDGET } from './tenant-events.ts';
 import { UI_ASSETS, type UiAsset } from './ui.ts';
-import { bridgeSchema, webhookPatchSchema, webhookSchema } from './webhooks.ts';
+import { bridgeSchema, trySchema, webhookPatchSchema, webhookSchema } from './webhooks.ts';
 
-const cursor = z.string().meta({ description: 'Opaque log position.', example: '0000000000000042' });
+const cursor = z.string().meta({ description: 'Opaque log position.', example: 't0000000000000042' });
 const isoTime = z.string().meta({ format: 'date-time', example: '2026-11-22T10:00:00.000Z' });
 
 const envelope = z
@@ -88,6 +90,116 @@ const webhookView = z
     created_at: isoTime,
     updated_at: isoTime,
   }) satisfies z.ZodType<WebhookView>;
+
+/**
+ * What each webhook field does, for the document only: the schemas that validate stay in
+ * http/webhooks.ts and describedWebhook() lays these over them (test/openapi.test.ts checks that
+ * the described schema and the validating one are the same once descriptions are set aside).
+ */
+const TELEGRAM_BODY = '{"chat_id": "-1001234", "text": "new request: {{data.subject}} {{data.link}}", "priority": {{data.priority}}, "ticket": {{data}}}';
+const WEBHOOK_FIELD_DOCS: Record<string, { description: string; examples?: unknown[] }> = {
+  url: {
+    description: 'Where deliveries go: an absolute http(s) URL, or a template with `{{path}}` tags in its path and query only (never the scheme, host or port). Tag values are percent-encoded; the rendered URL is checked against the private-address rules when it is sent.',
+    examples: ['https://crm.example.com/api/tickets/{{data.ticket_id}}/comments?ref={{id}}'],
+  },
+  secret: { description: 'The Standard Webhooks signing secret (`whsec_…`); generated when a webhook is created without one, shown only by the call that sets or generates it.' },
+  headers: { description: 'Headers sent with every delivery. Values may hold `{{path}}` tags, rendered as they are (a rendered value with CR/LF or another control character fails the attempt with error `render`).' },
+  method: { description: 'The HTTP method (default POST). GET and DELETE send no body unless a `body` is given.' },
+  timeout_ms: { description: 'Per attempt (default 10000).' },
+  enabled: { description: 'Deliver (default true; the consumer is in push mode). false keeps the webhook and returns the consumer to pull mode at its cursor.' },
+  format: {
+    description: 'How the body is sent and how tags in `body` are escaped: `json` (default; application/json), `xml` (application/xml; charset=utf-8) or `form` (application/x-www-form-urlencoded). `xml` and `form` need a `body`.',
+  },
+  body: {
+    description:
+      'The body template (at most 64 KiB), with `{{path}}` tags: `id`, `type`, `tenant`, `time`, `cursor`, `data.a.b`, `data.items.0`, `consumer.id`, `consumer.name` (plain tags and `{{! comments }}` only). In `json` a tag inside a string is string-escaped and a tag standing as a value is the JSON value; `xml` XML-escapes; `form` form-encodes. Checked when configured (a `json` body must be JSON, an `xml` body well-formed, once tags are filled). null or absent: the envelope as JSON (no body for GET and DELETE).',
+    examples: [TELEGRAM_BODY, 'author={{data.author.email}}&text={{data.text}}&ref={{id}}', '<update event="{{id}}"><status>{{data.status}}</status></update>'],
+  },
+  auth: {
+    description: 'Endpoint credentials: `basic` (username, password), `bearer` (token) or `api_key` (sent in a `header` or the `query`, with its name and value). Write-only: GET shows the kind and names, never the secret. Absent from a PUT: the stored one is kept; null removes it.',
+    examples: [{ type: 'bearer', token: 'chat-token-456' }, { type: 'api_key', in: 'header', name: 'X-Api-Key', value: 'erp-key-123' }],
+  },
+  secret_header: {
+    description: 'A static shared-secret header for receivers that only compare a header. Write-only (GET shows its name); absent from a PUT: kept; null removes it.',
+    examples: [{ name: 'X-Hook-Secret', value: 's3cret' }],
+  },
+  signing: { description: 'Send the Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature), signed over the bytes actually sent (default true).' },
+  missing: {
+    description: 'A tag whose path the event lacks: `empty` (default) renders "" (null where a JSON value stands); `fail` fails the attempt with error `render` naming the path, retried on the schedule like any failure.',
+  },
+  retry: {
+    description: 'This webhook\'s own retry delays (e.g. ["30m"]; the last repeats) and give-up age (e.g. "24h"), over POLLGATE_RETRY_SCHEDULE and POLLGATE_RETRY_MAX_AGE. null: the server\'s.',
+    examples: [{ schedule: ['30m'], max_age: '24h' }],
+  },
+  rate_limit: { description: 'At most this many deliveries per second (more than 0, at most 10000): attempts start at least 1/rate apart. null: no limit.' },
+  alerts: {
+    description: 'Failure alerts (`pollgate.webhook.failing` / `.recovered`): on or off, and how many failed attempts within which window make the webhook failing, over POLLGATE_ALERT_FAILURES (3) and POLLGATE_ALERT_WINDOW (1d). null: the server\'s.',
+    examples: [{ failures: 3, window: '1d' }],
+  },
+};
+
+function describedWebhook<T extends z.ZodObject>(schema: T): T {
+  const shape = Object.fromEntries(
+    Object.entries(schema.shape).map(([name, field]) => [name, WEBHOOK_FIELD_DOCS[name] ? (field as z.ZodType).meta(WEBHOOK_FIELD_DOCS[name]) : field]),
+  );
+  return schema.extend(shape) as unknown as T;
+}
+
+const webhookBody = describedWebhook(webhookSchema);
+const webhookPatchBody = describedWebhook(webhookPatchSchema);
+const tryBody = trySchema.extend({
+  cursor: trySchema.shape.cursor.meta({ description: 'An event of the consumer\'s tenant, by its cursor. Absent: a sample event.' }),
+  event: trySchema.shape.event.meta({
+    description: 'The sample event (when no `cursor`): its type (default `pollgate.webhook.test`) and data.',
+    examples: [{ type: 'ticket.created', data: { subject: 'VPN down', priority: 2 } }],
+  }),
+  webhook: webhookPatchBody.optional().meta({ description: 'Unsaved changes to try instead of the stored fields (the fields of a PATCH; a consumer without a webhook needs `url`).' }),
+});
+const webhookExample = {
+  url: 'https://chat.example.com/bot/sendMessage',
+  method: 'POST',
+  format: 'json',
+  body: TELEGRAM_BODY,
+  auth: { type: 'bearer', token: 'chat-token-456' },
+  retry: { schedule: ['30m'], max_age: '24h' },
+  rate_limit: 20,
+  alerts: { failures: 3, window: '1d' },
+};
+
+const outgoingRequest = z
+  .object({
+    method: z.enum(METHODS),
+    url: z.string(),
+    headers: z.record(z.string(), z.string()),
+    body: z.string().nullable().meta({ description: 'null: no body.' }),
+  })
+  .meta({ description: 'The request as it would be (was) sent; credentials appear as "•••".' });
+
+const previewView = z.object({
+  event: z.object({
+    id: z.string(),
+    cursor: cursor.nullable().meta({ description: 'null: a sample event.' }),
+    type: z.string(),
+  }),
+  request: outgoingRequest.nullable().meta({ description: 'null: the event cannot be rendered (see `error`).' }),
+  error: z.string().nullable().meta({ description: 'Why the event cannot be rendered: a delivery of it would fail with error `render`.' }),
+}) satisfies z.ZodType<Preview>;
+
+const testResultView = previewView.extend({
+  ok: z.boolean().meta({ description: 'The receiver answered 2xx.' }),
+  status: z.number().nullable(),
+  error: z.string().nullable().meta({ description: 'The error class as the attempt log says it (`timeout`, `refused`, `http_status`, `render`, `target_not_allowed`…); null when ok.' }),
+  detail: z.string().nullable(),
+  duration_ms: z.number(),
+  response: z
+    .object({
+      headers: z.record(z.string(), z.string()),
+      body: z.string().meta({ description: 'The first KiB of the answer, as text.' }),
+      truncated: z.boolean(),
+    })
+    .nullable()
+    .meta({ description: 'null: no answer came.' }),
+}) satisfies z.ZodType<TestResult>;
 
 const consumerView = z
   .object({
@@ -181,6 +293,8 @@ interface Operation {
   summary: string;
   auth: Auth;
   body?: Schema;
+  /** An example request body. */
+  example?: unknown;
   query?: z.ZodObject;
   params?: string[];
   responses: Record<number, Schema | null | string>;
@@ -329,7 +443,8 @@ export function openApiDocument(s: Services): Record<string, unknown> {
         summary: 'Create or replace the webhook; enabled puts the consumer in push mode at its cursor. The secret is shown only when set or generated.',
         auth: 'admin',
         params: ['id'],
-        body: webhookSchema,
+        body: webhookBody,
+        example: webhookExample,
         responses: { 201: webhookView.extend({ secret: z.string().optional() }), 200: webhookView.extend({ secret: z.string().optional() }) },
         errors: { 400: '`invalid_json`, `invalid_request` (`field` names it) or `target_not_allowed` (the url resolves to a loopback, private, link-local or metadata address).' },
       },
@@ -338,7 +453,8 @@ export function openApiDocument(s: Services): Record<string, unknown> {
         summary: 'Change some fields of the webhook (e.g. {"enabled":false} pauses this one consumer); the others stay.',
         auth: 'admin',
         params: ['id'],
-        body: webhookPatchSchema,
+        body: webhookPatchBody,
+        example: { body: 'text={{data.text}}&ref={{id}}', format: 'form', retry: { schedule: ['30m'], max_age: '24h' } },
         responses: { 200: webhookView.extend({ secret: z.string().optional() }) },
         errors: {
           400: '`invalid_json`, `invalid_request` (`field` names it) or `target_not_allowed` (the url resolves to a loopback, private, link-local or metadata address).',
@@ -360,6 +476,36 @@ export function openApiDocument(s: Services): Record<string, unknown> {
         params: ['id'],
         responses: { 200: consumerView },
         errors: { 404: '`not_found`: no consumer with this id, or it has no webhook.' },
+      },
+    },
+    '/v1/consumers/{id}/webhook/preview': {
+      post: {
+        id: 'previewWebhook',
+        summary: 'Render the request the webhook would send for one event (by cursor) or a sample, without sending it; `webhook` tries unsaved changes. Moves nothing, works while disabled or paused.',
+        auth: 'admin',
+        params: ['id'],
+        body: tryBody,
+        example: { event: { type: 'ticket.created', data: { subject: 'VPN down', priority: 2 } }, webhook: { body: TELEGRAM_BODY } },
+        responses: { 200: previewView },
+        errors: {
+          400: '`invalid_json`, `invalid_request` (`field` names it: a cursor that is not an event\'s, a wrong unsaved field) or `target_not_allowed` (an unsaved url on a private address).',
+          404: '`not_found`: no consumer with this id, it has no webhook (and `webhook.url` is not given), or no event at `cursor` (it may have expired).',
+        },
+      },
+    },
+    '/v1/consumers/{id}/webhook/test': {
+      post: {
+        id: 'testWebhook',
+        summary: 'Send the request for one event (by cursor) or a sample now and answer the receiver\'s status, headers, first KiB of its body and the time taken. Records no attempt, moves no cursor; works while disabled or paused; the private-address rules apply.',
+        auth: 'admin',
+        params: ['id'],
+        body: tryBody,
+        example: { cursor: 't0000000000000042' },
+        responses: { 200: testResultView },
+        errors: {
+          400: '`invalid_json`, `invalid_request` (`field` names it) or `target_not_allowed` (an unsaved url on a private address).',
+          404: '`not_found`: no consumer with this id, it has no webhook (and `webhook.url` is not given), or no event at `cursor` (it may have expired).',
+        },
       },
     },
     '/v1/consumers/{id}/deliveries': {
@@ -463,7 +609,9 @@ export function openApiDocument(s: Services): Record<string, unknown> {
         summary: op.summary,
         ...(op.auth === 'none' ? { security: [] } : { security: [{ [op.auth === 'admin' ? 'adminKey' : 'consumerKey']: [] }] }),
         ...(parameters.length ? { parameters } : {}),
-        ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: clean(json(op.body)) } } } } : {}),
+        ...(op.body
+          ? { requestBody: { required: true, content: { 'application/json': { schema: clean(json(op.body)), ...(op.example !== undefined ? { example: op.example } : {}) } } } }
+          : {}),
         responses,
       };
     }
