@@ -139,17 +139,7 @@ function tooLarge(maxBytes: number): ApiError {
   return new ApiError('payload_too_large', `the request body exceeds ${maxBytes} bytes`, { limit: maxBytes });
 }
 
-function readIncoming(incoming: IncomingMessage, maxBytes: number): Buffer | Promise<Buffer> {
-  // A small body arrives with its headers: by the time the route runs the parser has put it
-  // all in the stream's buffer. Take it from there, without listeners or a promise.
-  if (incoming.complete && incoming.readableFlowing !== true) {
-    if (incoming.readableLength > maxBytes) {
-      incoming.resume();
-      throw tooLarge(maxBytes);
-    }
-    const whole = incoming.read() as Buffer | null;
-    return whole ?? Buffer.alloc(0);
-  }
+function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
