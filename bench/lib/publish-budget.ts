@@ -38,6 +38,7 @@ export const STEPS = [
   'validation',
   'id',
   'envelope (answer JSON)',
+  'answer assembly (publish route)',
   'group commit (BEGIN, savepoints, COMMIT + fsync)',
   'insert (events row, tenant head)',
   'publish bookkeeping (publisher, hub/bridge notify)',
@@ -76,7 +77,8 @@ const RULES: Rule[] = [
   ['HTTP parse (socket read, llhttp, request objects)', (f, file) =>
     file.startsWith('node:_http_common') || file.startsWith('node:_http_server') || file.startsWith('node:_http_incoming') ||
     file.startsWith('node:internal/streams/readable') || fn('onStreamRead', 'execute')(f)],
-  ['Hono routing, context and adapter', inFile('hono', '@hono/node-server', 'src/http/app.ts', 'src/http/publish.ts')],
+  ['answer assembly (publish route)', inFile('src/http/publish.ts')],
+  ['Hono routing, context and adapter', inFile('hono', '@hono/node-server', 'src/http/app.ts')],
   ['timers and promise plumbing', (f, file) => file.startsWith('node:internal/timers') || file.startsWith('node:internal/process/task_queues') || fn('processImmediate', 'processTicksAndRejections', 'runMicrotasks')(f)],
 ];
 
@@ -85,7 +87,10 @@ function fileOf(url: string): string {
   const root = ROOT.endsWith('/') ? ROOT : `${ROOT}/`;
   if (u.startsWith(root)) u = u.slice(root.length);
   const nm = u.lastIndexOf('node_modules/');
-  if (nm >= 0) u = u.slice(nm + 'node_modules/'.length);
+  if (nm >= 0) return u.slice(nm + 'node_modules/'.length);
+  // Another checkout's pollgate (an A/B against a base version): its src/ files are ours too.
+  const src = u.lastIndexOf('/src/');
+  if (!u.startsWith('src/') && !u.startsWith('node:') && src >= 0) u = u.slice(src + 1);
   return u;
 }
 

@@ -118,6 +118,8 @@ export interface StartPollgateOptions {
   env?: Record<string, string>;
   /** Keep the data directory when the server stops (to use it as a template). */
   keepDataDir?: boolean;
+  /** Run the pollgate of another checkout (its src/main.ts), for A/B runs of two versions. */
+  root?: string;
 }
 
 export async function startPollgate(opts: StartPollgateOptions = {}): Promise<PollgateServer> {
@@ -132,7 +134,7 @@ export async function startPollgate(opts: StartPollgateOptions = {}): Promise<Po
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
   }
   const spawnedAt = Date.now();
-  const child = spawnNode('src/main.ts', {
+  const child = spawnNode(opts.root ? join(opts.root, 'src/main.ts') : 'src/main.ts', {
     nodeArgs,
     env: {
       ...process.env,
