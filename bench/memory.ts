@@ -11,11 +11,16 @@
  * its worker summed (worker_processes 1). Each RSS figure is the median of 5 samples 100 ms
  * apart. The client sockets live in another process and are not counted. Runs: ≥3, each with
  * fresh servers, pollgate and nchan alternately.
+ *
+ * A third server in each run, for the notes: a plain node:http long-poll server
+ * (baseline/plain-http-poll.ts: the request, its response, a timer and a map entry per held
+ * poll, no framework), held the same way with the same client requests: the floor any Node
+ * server starts from, so the notes can split pollgate's figure into Node's and its own.
  */
 import { consumerFixture, heldPolls, POLL_TENANTS, pollTenant, waitForCount } from './lib/consumers.ts';
 import { ensureNchan, startNchan, type NchanServer } from './lib/nchan.ts';
 import { PollFleet } from './lib/poll-fleet.ts';
-import { pssKiB, rssKiB } from './lib/proc.ts';
+import { pssKiB, rssKiB, spawnNode } from './lib/proc.ts';
 import type { Row, Scenario } from './lib/scenario.ts';
 import { startPollgate } from './lib/servers.ts';
 import { median, spread } from './lib/stats.ts';
@@ -36,6 +41,24 @@ async function sampleRss(read: () => number | null): Promise<number> {
   return median(samples);
 }
 
+/** baseline/plain-http-poll.ts, fresh: its pid and port. */
+async function startPlainPoll(): Promise<{ pid: number; port: number; stop: () => Promise<unknown> }> {
+  const child = spawnNode('bench/baseline/plain-http-poll.ts');
+  try {
+    const line = await child.waitForJson((l) => l.msg === 'plain poll listening', 30_000);
+    return { pid: child.proc.pid!, port: line.port as number, stop: () => child.stop() };
+  } catch (error) {
+    await child.stop(2000);
+    throw error;
+  }
+}
+
+async function plainHeld(port: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  const m = /pollgate_polls_held (\d+)/.exec(await res.text());
+  return m ? Number(m[1]) : Number.NaN;
+}
+
 export const scenario: Scenario = {
   name: 'memory',
   title: 'RSS per idle held long-poll at 10,000 held polls, vs nginx+nchan',
@@ -45,8 +68,35 @@ export const scenario: Scenario = {
     const polls = POLL_TENANTS;
     const pg: Array<{ idle: number; held: number; perPoll: number; pss: [number, number] }> = [];
     const nc: Array<{ idle: number; held: number; perPoll: number; pss: [number, number]; split: string }> = [];
+    const plain: Array<{ idle: number; held: number; perPoll: number }> = [];
+    let plainProblem = '';
     let nchanReason = avail.ok ? '' : avail.reason;
     for (let run = 1; run <= ctx.runs; run++) {
+      // plain node:http, for the notes (the same client, the same requests as pollgate's)
+      {
+        let server: Awaited<ReturnType<typeof startPlainPoll>> | null = null;
+        const fleet = new PollFleet();
+        try {
+          server = await startPlainPoll();
+          const { pid, port } = server;
+          await sleep(1000);
+          const idle = await sampleRss(() => rssKiB(pid));
+          await fleet.init(port, 'pollgate', pollgateSpecs(fixture.perTenant.slice(0, polls)));
+          await fleet.arm(WAIT_S, 100);
+          const heldMs = await waitForCount('plain node:http: polls held', () => plainHeld(port), polls, 60_000);
+          await sleep(1500);
+          const held = await sampleRss(() => rssKiB(pid));
+          const perPoll = ((held - idle) * 1024) / polls;
+          plain.push({ idle, held, perPoll });
+          ctx.log(`memory run ${run}: plain node:http idle ${(idle / 1024).toFixed(1)} MiB, ${polls} held (in ${heldMs} ms) ${(held / 1024).toFixed(1)} MiB → ${(perPoll / 1024).toFixed(2)} KiB per poll`);
+        } catch (error) {
+          plainProblem = (error as Error).message.split('\n')[0]!;
+          ctx.log(`memory: plain node:http failed: ${plainProblem}`);
+        } finally {
+          await fleet.close();
+          await server?.stop();
+        }
+      }
       // pollgate
       {
         const server = await startPollgate({ template: fixture.template });
@@ -133,8 +183,13 @@ export const scenario: Scenario = {
         ...(nc.length ? [`nchan RSS idle → held (MiB): ${nc.map((r) => `${mib(r.idle)} → ${mib(r.held)}`).join(', ')}; by process: ${nc.map((r) => r.split).join(' / ')}`] : []),
         `by PSS instead of RSS (shared pages split between processes), KiB per poll: pollgate ${pg.map((r) => perPss(r.pss)).join(', ')}` +
           (nc.length ? `; nchan ${nc.map((r) => perPss(r.pss)).join(', ')}` : ''),
+        plain.length
+          ? `plain node:http long-poll server (baseline/plain-http-poll.ts, same client and requests), same runs: ${spread(plain.map((r) => r.perPoll / 1024)).median.toFixed(2)} KiB per poll ` +
+            `(${plain.map((r) => (r.perPoll / 1024).toFixed(2)).join(', ')}; idle → held MiB ${plain.map((r) => `${mib(r.idle)} → ${mib(r.held)}`).join(', ')}); ` +
+            `pollgate ÷ plain node:http ${(p.median / spread(plain.map((r) => r.perPoll / 1024)).median).toFixed(2)}×`
+          : `plain node:http baseline not measured: ${plainProblem}`,
       ],
     };
-    return { rows: [row], details: { pollgate: pg, nchan: nc } };
+    return { rows: [row], details: { pollgate: pg, nchan: nc, plainNodeHttp: plain } };
   },
 };

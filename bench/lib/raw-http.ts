@@ -98,7 +98,9 @@ export class RawConnection {
       const headerEnd = this.buffer.indexOf('\r\n\r\n');
       if (headerEnd < 0) return;
       const head = this.buffer.toString('latin1', 0, headerEnd);
-      const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+      const status = Number(head.slice(9, 12));
+      // 204 and 304 never have a body (RFC 9110), with or without a Content-Length.
+      const length = status === 204 || status === 304 ? ['', '0'] : /\r\ncontent-length:\s*(\d+)/i.exec(head);
       if (!length) {
         // Minimal on purpose: every server benched here answers with Content-Length.
         this.finish({ status: -1, body: `no content-length in: ${head.slice(0, 200)}`, at: monoMs(), headers: {} }, this.buffer.length);
@@ -112,7 +114,6 @@ export class RawConnection {
         const m = new RegExp(`\\r\\n${name}:\\s*([^\\r]*)`, 'i').exec(head);
         if (m) headers[name] = m[1]!;
       }
-      const status = Number(head.slice(9, 12));
       this.finish({ status, body: this.buffer.toString('utf8', headerEnd + 4, total), at, headers }, total);
     }
   }
