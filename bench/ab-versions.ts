@@ -3,6 +3,8 @@
  * with src/ and node_modules/, e.g. `git archive <commit> | tar -x -C dir` plus a node_modules
  * link), under the publish and batch loads in alternating runs (lib/ab.ts), on SQLite or, with
  * BENCH_AB_ENGINE=postgres, each on a fresh PostgreSQL database. Ratio: this ÷ base.
+ * BENCH_AB_NEW=<dir> puts a third checkout in this one's place (e.g. a commit without the
+ * uncommitted work of others that shares this working tree).
  */
 import { abPublish } from './lib/ab.ts';
 import { createDatabase, postgresUnavailable, type BenchDatabase } from './lib/postgres.ts';
@@ -14,6 +16,7 @@ export const scenario: Scenario = {
   title: 'A/B: this checkout against BENCH_AB_BASE under the publish loads (BENCH_AB_ENGINE=postgres for PostgreSQL)',
   async run(ctx) {
     const base = process.env.BENCH_AB_BASE;
+    const other = process.env.BENCH_AB_NEW;
     if (!base) throw new Error('set BENCH_AB_BASE to the other checkout');
     const postgres = process.env.BENCH_AB_ENGINE === 'postgres';
     if (postgres) {
@@ -32,9 +35,9 @@ export const scenario: Scenario = {
         ctx,
         `${postgres ? 'PostgreSQL' : 'SQLite'} A/B`,
         { name: 'base', start: (p) => startPollgate({ ...p, root: base, env: env() }) },
-        { name: 'this checkout', start: (p) => startPollgate({ ...p, env: env() }) },
+        { name: other ? 'new' : 'this checkout', start: (p) => startPollgate({ ...p, ...(other ? { root: other } : {}), env: env() }) },
       );
-      rows[0]?.notes.push(`base: ${base}`);
+      rows[0]?.notes.push(`base: ${base}${other ? `; new: ${other}` : ''}`);
       return { rows, details: { budgets } };
     } finally {
       for (const db of databases) db.drop();
