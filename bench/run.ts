@@ -28,12 +28,11 @@ import { scenario as engines } from './engines.ts';
 import { scenario as memory } from './memory.ts';
 import { scenario as soak } from './soak.ts';
 import { scenario as wake } from './wake.ts';
-import { scenario as writerThread } from './writer-thread.ts';
 import { scenario as abVersions } from './ab-versions.ts';
 
-const SCENARIOS: Scenario[] = [publish, batchPublish, wake, memory, publishHeld, drain, push, coldstart, engines, writerThread, abVersions, soak];
+const SCENARIOS: Scenario[] = [publish, batchPublish, wake, memory, publishHeld, drain, push, coldstart, engines, abVersions, soak];
 /** Run only when named: the soak (minutes long, not a comparison) and the A/B (it needs a second version). */
-const ON_REQUEST = new Set([soak.name, writerThread.name, abVersions.name]);
+const ON_REQUEST = new Set([soak.name, abVersions.name]);
 /**
  * Far above the ~12 minutes a full run takes (plus ~2 minutes, once, to build the 10M-event
  * database the cold-start scenario caches): only a wedged bench ever reaches it.

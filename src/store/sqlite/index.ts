@@ -10,7 +10,6 @@ import { mkdirSync } from 'node:fs';
 import { ApiError } from '../../errors.ts';
 import type { Lease, Progress, Store, StoreOptions, WebhookRow } from '../store.ts';
 import { LeaseLost } from '../store.ts';
-import { startAppendThread } from './append-thread.ts';
 import { startCheckpointer } from './checkpointer.ts';
 import * as consumers from './consumers.ts';
 import { databaseFile, openDatabase } from './db.ts';
@@ -50,10 +49,6 @@ export async function openSqliteStore(dataDir: string, opts: StoreOptions): Prom
       opts.logger.error({ reason }, 'checkpoint thread gone: SQLite checkpoints inside commits again');
     },
   });
-  const appendThread =
-    process.env.POLLGATE_EXPERIMENT_WRITER_THREAD === '1'
-      ? startAppendThread(databaseFile(dataDir), { onCommitted: (records) => log.committedElsewhere(records), onCommit: opts.onCommit })
-      : null;
   /** One process: poll generations and last-poll times live here, not on disk. */
   const generations = new Map<string, number>();
   const lastPolls = new Map<string, number>();
@@ -78,7 +73,6 @@ export async function openSqliteStore(dataDir: string, opts: StoreOptions): Prom
     signals: null,
 
     append(events, now, alongside) {
-      if (appendThread && !alongside) return appendThread.append(events, now);
       return writer.write(
         (dbc) => {
           const appended = log.append(events, now);
@@ -244,7 +238,6 @@ export async function openSqliteStore(dataDir: string, opts: StoreOptions): Prom
     },
 
     async close() {
-      await appendThread?.close();
       await writer.close();
       await checkpointer.stop();
       db.close();

@@ -36,8 +36,6 @@ export interface SqliteLog {
   writeHeads(): void;
   /** The group ended: committed, its heads become visible; else what it drew is forgotten. */
   groupEnded(committed: boolean): void;
-  /** EXPERIMENT (append-thread.ts): records another connection committed; their heads become visible. */
-  committedElsewhere(records: readonly EventRecord[]): void;
   /** maxBytes: see store.ts ReadRequest; rows are stepped one by one, so reading stops there. */
   read(tenant: string, afterPos: number, limit: number, maxBytes?: number): Page;
   /** Newest first, before beforePos; bounded like read. */
@@ -188,13 +186,6 @@ export function createSqliteLog(db: Db): SqliteLog {
       for (const [tenant, s] of pending) {
         const c = committedState(tenant);
         if (s.head !== c.head || s.lastTime !== c.lastTime) st.saveTenant.run(tenant, s.head, s.lastTime);
-      }
-    },
-
-    committedElsewhere(records) {
-      for (const r of records) {
-        const s = committedState(r.tenant);
-        if (r.pos > s.head) heads.set(r.tenant, { head: r.pos, lastTime: r.time });
       }
     },
 
