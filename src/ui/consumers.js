@@ -14,7 +14,7 @@ import { api, consumerPath } from './api.js';
 import { confirmAction, openDialog, showSecret } from './dialogs.js';
 import { $, ago, consumerLabel, count, describeFilter, el, localTime, plural, setBadge, setText } from './dom.js';
 import { browseTenant } from './events.js';
-import { openWebhookEditor } from './webhooks.js';
+import { openWebhookEditor } from './webhook-editor.js';
 
 export const PAGE_SIZE = 50;
 const API_PAGE_MAX = 1000;

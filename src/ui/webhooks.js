@@ -1,18 +1,22 @@
 /**
  * Webhooks on the ops page: health of each consumer's webhook (named by the consumer's name),
- * pause/resume one, create and edit it (url, method, headers, timeout), remove it, and its
- * delivery attempts with the detail of each.
+ * pause/resume one, remove it, and its delivery attempts with the detail of each. Creating and
+ * editing one (its whole delivery shape, preview, test) is webhook-editor.js.
  *
  * 1. Health says what is true now: a webhook paused by an operator reads "paused", one the
  *    bridge gave up on reads "disabled" with its reason, and while the whole bridge is paused
  *    every webhook reads "bridge paused". None of them shows a next attempt: none is coming.
+ *    "failing" is the gateway's failing episode (health.failing: enough failures within the
+ *    alert window; a pollgate.webhook.failing event went out), which lasts until a success;
+ *    failed attempts short of that read "retrying".
  * 2. A switch being flipped is left alone by refreshes until its PATCH is answered.
- * 3. Attempts are fetched only for webhooks whose list is open. pollgate records each attempt's
- *    status, error class, timing and retry plan, not the receiver's response body; the detail
- *    says so rather than showing an empty box.
+ * 3. Attempts are fetched only for webhooks whose list is open. Each shows the start of what
+ *    the receiver answered; its detail shows all the gateway keeps of it (the first KiB of the
+ *    body, as text).
  */
 import { api, AuthError, consumerPath, describeError } from './api.js';
-import { confirmAction, openDialog, showSecret } from './dialogs.js';
+import { confirmAction, openDialog } from './dialogs.js';
+import { initWebhookEditor, openWebhookEditor } from './webhook-editor.js';
 import { $, ago, consumerLabel, el, localTime, moment, pretty, setBadge, setSwitch, setText, until } from './dom.js';
 
 /** @type {any} the page's shared context (app.js) */
@@ -23,7 +27,7 @@ const rows = new Map();
 
 export function initWebhooks(context) {
   ctx = context;
-  $('webhook-form').addEventListener('submit', saveWebhook);
+  initWebhookEditor(context);
 }
 
 export async function loadAttempts(consumers) {
@@ -117,9 +121,11 @@ export function health(hook, bridgeEnabled) {
     return ['paused', 'warn', 'Paused by an operator: nothing is delivered until it is resumed'];
   }
   if (!bridgeEnabled) return ['bridge paused', 'warn', 'All pushing is paused (the bridge switch above): nothing is delivered'];
-  if (hook.health.consecutive_failures > 0) {
-    return ['failing', 'bad', `${hook.health.consecutive_failures} failed attempts in a row`];
+  const failures = hook.health.consecutive_failures;
+  if (hook.health.failing) {
+    return ['failing', 'bad', `Failing: ${failures} failed attempts in a row; the failing alert went out, and it recovers at the next success`];
   }
+  if (failures > 0) return ['retrying', 'warn', `${failures} failed ${failures === 1 ? 'attempt' : 'attempts'} in a row, not failing yet (alerts count failures within a window)`];
   if (hook.health.last_success_at) return ['healthy', 'ok', 'The last attempt succeeded'];
   return ['waiting', 'neutral', 'No attempt yet'];
 }
@@ -200,15 +206,29 @@ function renderAttempts(td, c, deliveries, now) {
       el('td', { 'data-label': 'Status' }, el('span', { class: `badge ${okStatus(d) ? 'ok' : 'bad'}` }, d.status === null ? 'no answer' : String(d.status))),
       el('td', { 'data-label': 'Error', ...(d.error ? { class: 'error-text' } : {}) }, d.error ?? '—'),
       el('td', { 'data-label': 'Took', class: 'num' }, `${d.duration_ms} ms`),
+      el('td', { 'data-label': 'Answer', class: 'mono small answer', title: d.response ?? '' }, answerStart(d)),
       el('td', { 'data-label': 'Retry', title: localTime(d.next_attempt_at) }, moment(d.next_attempt_at, now)),
       el('td', { class: 'actions' }, el('button', { type: 'button', class: 'link detail', onclick: () => openAttempt(c, d) }, 'detail')),
     ),
   );
-  const head = el('tr', {}, ...['When', 'Event', 'Attempt', 'Status', 'Error', 'Took', 'Retry', ''].map((h) => el('th', {}, h)));
+  const head = el('tr', {}, ...['When', 'Event', 'Attempt', 'Status', 'Error', 'Took', 'Answer', 'Retry', ''].map((h) => el('th', {}, h)));
   td.replaceChildren(
     el('p', { class: 'muted small' }, `Last ${deliveries.length} attempts, newest first`),
     el('table', { class: 'inner cards' }, el('thead', {}, head), el('tbody', {}, ...rowsOut)),
   );
+}
+
+/** The start of the receiver's answer, on one line. */
+function answerStart(d) {
+  if (d.response === null || d.response === undefined) return '—';
+  const line = d.response.replace(/\s+/g, ' ').trim();
+  return line === '' ? '(empty)' : line.slice(0, 120);
+}
+
+/** All the gateway keeps of the answer (the first KiB of the body), or why there is none. */
+function answerText(d) {
+  if (d.response === null || d.response === undefined) return d.status === null ? 'No answer.' : 'Not recorded.';
+  return d.response === '' ? '(empty body)' : d.response;
 }
 
 const ERROR_MEANING = {
@@ -220,6 +240,7 @@ const ERROR_MEANING = {
   tls: 'the TLS handshake failed',
   target_not_allowed: 'the address is loopback, private or link-local and such targets are not allowed',
   invalid_header: 'a configured header could not be sent',
+  render: 'the event could not fill the webhook’s templates',
   network: 'a network error',
 };
 
@@ -246,6 +267,7 @@ function openAttempt(c, d) {
   if (newest && c.webhook.health.last_error) facts.push(['Webhook’s last error', c.webhook.health.last_error]);
   $('attempt-facts').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
   setText($('attempt-title'), `Attempt ${d.attempt} of ${d.event_id}`);
+  setText($('attempt-response'), answerText(d));
   const payload = $('attempt-payload');
   payload.hidden = true;
   payload.replaceChildren();
@@ -311,95 +333,6 @@ async function removeWebhook(c) {
   } catch (error) {
     ctx.report(error, `Could not remove the webhook of ${consumerLabel(c)}`);
   } finally {
-    ctx.refreshSoon();
-  }
-}
-
-/** The consumer whose webhook the editor is for, and whether it has one. */
-let editing = null;
-
-/** Opens the webhook form: empty for a new webhook, filled in to edit one. */
-export function openWebhookEditor(c) {
-  editing = c;
-  const hook = c.webhook;
-  const field = (id) => /** @type {HTMLInputElement} */ ($(id));
-  setText($('webhook-title'), hook ? `Edit the webhook of ${consumerLabel(c)}` : `Add a webhook to ${consumerLabel(c)}`);
-  setText(
-    $('webhook-intro'),
-    hook
-      ? 'Changes apply to the next attempt; a waiting event is retried at once.'
-      : `Puts the consumer in push mode: events of tenant ${c.tenant} after its cursor are delivered here, in order. The signing secret is shown once.`,
-  );
-  field('hook-url').value = hook?.url ?? '';
-  field('hook-url').placeholder = 'https://example.com/hooks/pollgate';
-  field('hook-method').value = hook?.method ?? 'POST';
-  field('hook-timeout').value = String(hook?.timeout_ms ?? 10000);
-  field('hook-headers').value = hook ? Object.entries(hook.headers).map(([k, v]) => `${k}: ${v}`).join('\n') : '';
-  field('hook-enabled').checked = hook ? hook.enabled : true;
-  $('hook-enabled-row').hidden = Boolean(hook);
-  setText($('webhook-submit'), hook ? 'Save' : 'Add webhook');
-  showFormError(null);
-  openDialog(/** @type {HTMLDialogElement} */ ($('webhook-dialog')));
-  field('hook-url').focus();
-}
-
-function showFormError(message) {
-  const node = $('webhook-error');
-  node.hidden = !message;
-  setText(node, message ?? '');
-}
-
-/** "Name: value" lines as an object; an Error names the line that is not one. */
-function parseHeaders(text) {
-  const headers = {};
-  text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new Error(`headers, line ${i + 1}: write "Name: value".`);
-    headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
-  });
-  return headers;
-}
-
-async function saveWebhook(event) {
-  event.preventDefault();
-  const c = editing;
-  if (!c) return;
-  const field = (id) => /** @type {HTMLInputElement} */ ($(id));
-  let body;
-  try {
-    const timeout = field('hook-timeout').value.trim();
-    body = {
-      url: field('hook-url').value.trim(),
-      method: field('hook-method').value,
-      headers: parseHeaders(field('hook-headers').value),
-      ...(timeout ? { timeout_ms: Number(timeout) } : {}),
-    };
-    if (!body.url) throw new Error('url: enter where to deliver, e.g. https://example.com/hooks/pollgate.');
-    if (!c.webhook) body.enabled = field('hook-enabled').checked;
-  } catch (e) {
-    return showFormError(e.message);
-  }
-  const submit = /** @type {HTMLButtonElement} */ ($('webhook-submit'));
-  submit.disabled = true;
-  ctx.changed();
-  try {
-    const saved = await api(consumerPath(c.id, '/webhook'), { method: c.webhook ? 'PATCH' : 'PUT', body });
-    /** @type {HTMLDialogElement} */ ($('webhook-dialog')).close('ok');
-    ctx.refreshSoon();
-    if (saved.secret) {
-      await showSecret({
-        title: `Signing secret of the webhook of ${consumerLabel(c)}`,
-        note: 'Shown only now. The receiver verifies the webhook-signature header with it (Standard Webhooks).',
-        value: saved.secret,
-      });
-    } else {
-      ctx.notify(`Saved the webhook of ${consumerLabel(c)}.`);
-    }
-  } catch (e) {
-    ctx.report(e, 'Could not save the webhook', showFormError);
-  } finally {
-    submit.disabled = false;
     ctx.refreshSoon();
   }
 }
