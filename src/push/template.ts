@@ -164,7 +164,11 @@ function asText(value: unknown): string {
   return JSON.stringify(value);
 }
 
-const XML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+// CR, LF and tab as character references: a parser turns a literal CR LF into LF, and inside an
+// attribute any of the three into a space; written as references they arrive as sent.
+const XML_ESCAPES: Record<string, string> = {
+  '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;', '\r': '&#13;', '\n': '&#10;', '\t': '&#9;',
+};
 /** Characters XML 1.0 cannot carry at all, escaped or not. */
 const NOT_XML_CHAR = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 /** Characters a header value cannot carry (controls, and above U+00FF). */
@@ -173,18 +177,18 @@ const NOT_HEADER_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 function escapeFor(tag: Tag, context: TemplateContext, value: unknown): string {
   switch (context) {
     case 'json':
-      if (tag.inString) return JSON.stringify(asText(value)).slice(1, -1);
+      if (tag.inString) return value === MISSING ? '' : JSON.stringify(asText(value)).slice(1, -1);
       return value === MISSING ? 'null' : JSON.stringify(value);
     case 'xml': {
       const text = value === MISSING ? '' : asText(value);
       const bad = NOT_XML_CHAR.exec(text);
       if (bad) throw new RenderError(`{{${tag.name}}} holds ${codePoint(text, bad.index)}, which XML 1.0 cannot carry`);
-      return text.replace(/[&<>"']/g, (c) => XML_ESCAPES[c]!);
+      return text.replace(/[&<>"'\r\n\t]/g, (c) => XML_ESCAPES[c]!);
     }
     case 'form':
-      return encodeURIComponent(value === MISSING ? '' : asText(value)).replace(/%20/g, '+');
+      return percentEncoded(tag, value === MISSING ? '' : asText(value)).replace(/%20/g, '+');
     case 'url':
-      return encodeURIComponent(value === MISSING ? '' : asText(value));
+      return percentEncoded(tag, value === MISSING ? '' : asText(value));
     case 'header': {
       const text = value === MISSING ? '' : asText(value);
       const bad = NOT_HEADER_CHAR.exec(text);
@@ -193,6 +197,15 @@ function escapeFor(tag: Tag, context: TemplateContext, value: unknown): string {
     }
   }
 }
+
+/** encodeURIComponent, with a lone surrogate (which it throws URIError on) refused as a render problem. */
+function percentEncoded(tag: Tag, text: string): string {
+  const lone = LONE_SURROGATE.exec(text);
+  if (lone) throw new RenderError(`{{${tag.name}}} holds ${codePoint(text, lone.index)} (a lone surrogate), which cannot be percent-encoded`);
+  return encodeURIComponent(text);
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function codePoint(text: string, index: number): string {
   return `U+${text.codePointAt(index)!.toString(16).toUpperCase().padStart(4, '0')}`;
