@@ -17,8 +17,7 @@ import type { Services } from '../services.ts';
 import { decodeCursor, encodeCursor } from '../store/cursor.ts';
 import type { EventRecord, WebhookRow } from '../store/store.ts';
 import type { AttemptOutcome } from './deliver.ts';
-import { redacted, renderRequest, shapeOf, type OutgoingRequest, type Shape } from './shape.ts';
-import { RenderError } from './template.ts';
+import { redacted, renderRequest, scrubbedResponse, shapeOf, type OutgoingRequest, type Shape } from './shape.ts';
 import { allowTarget, draftWebhook, type WebhookInput } from './webhooks.ts';
 
 export interface TryInput {
@@ -70,8 +69,8 @@ function render(s: Services, consumerId: string, p: Awaited<ReturnType<typeof pr
   try {
     return { request: renderRequest(p.shape, p.event, { id: consumerId, name: p.name }, Math.floor(Date.now() / 1000)), error: null };
   } catch (error) {
-    if (!(error instanceof RenderError) && !(error instanceof TypeError)) throw error;
-    return { request: null, error: error.message };
+    // Rendering touches no store: whatever it throws is the render problem the delivery would record.
+    return { request: null, error: (error as Error).message };
   }
 }
 
@@ -111,6 +110,6 @@ export async function testWebhook(s: Services, consumerId: string, input: TryInp
     error: outcome.error,
     detail: outcome.detail,
     duration_ms: outcome.durationMs,
-    response: outcome.response,
+    response: scrubbedResponse(outcome.response, p.shape),
   };
 }

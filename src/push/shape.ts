@@ -194,6 +194,8 @@ export interface Shape {
   url: Template | null;
   plainUrl: string;
   origin: string;
+  /** "." and ".." segments the URL template's own text has in its path (tags must not add any). */
+  dotSegments: number;
   format: Format;
   body: Template | null;
   headers: Array<[string, Template]>;
@@ -222,6 +224,7 @@ export function shapeOf(row: WebhookRow): Shape {
     url,
     plainUrl: row.url,
     origin: new URL(url ? renderSample(url).text : row.url).origin,
+    dotSegments: url ? dotSegmentsOf(renderSample(url).text) : 0,
     format,
     body: options.body === undefined ? null : compileTemplate(options.body, format),
     headers: Object.entries(headers).map(([name, value]) => [name, compileTemplate(value, 'header')]),
@@ -230,6 +233,14 @@ export function shapeOf(row: WebhookRow): Shape {
     missing: options.missing ?? 'empty',
     secret: row.secret,
   };
+}
+
+const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+
+/** How many "." / ".." segments (as the WHATWG URL parser spells them) a URL's path has. */
+function dotSegmentsOf(url: string): number {
+  const path = url.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/, '').split(/[?#]/, 1)[0]!;
+  return path.split('/').filter((segment) => DOT_SEGMENT.test(segment)).length;
 }
 
 export function viewOf(event: EventRecord, consumer: { id: string; name: string | null }): TemplateView {
@@ -263,7 +274,13 @@ export function renderRequest(
   const view = needsView ? viewOf(event, consumer) : null;
   const render = (t: Template) => renderTemplate(t, view!, shape.missing);
 
-  const url = new URL(shape.url ? render(shape.url) : shape.plainUrl);
+  const rendered = shape.url ? render(shape.url) : shape.plainUrl;
+  // A value "." or ".." (or %2e spellings) standing as a path segment would be resolved away by
+  // the URL parser, silently sending to another path: refused, like any value a context cannot carry.
+  if (shape.url && dotSegmentsOf(rendered) > shape.dotSegments) {
+    throw new RenderError('a tag in the URL path renders as a "." or ".." segment, which URLs resolve away (the request would go to another path)');
+  }
+  const url = new URL(rendered);
   // Tags cannot reach the authority (checked at configuration); this holds it for stored rows too.
   if (url.origin !== shape.origin) throw new RenderError(`the rendered URL left ${shape.origin}`);
   const auth = shape.credentials.auth;
@@ -279,7 +296,8 @@ export function renderRequest(
   else body = envelopeJson(event);
 
   const headers: Record<string, string> = {};
-  for (const [name, template] of shape.headers) headers[name] = template.tags.length > 0 ? render(template) : template.source;
+  // Rendered even without tags: a comment ({{! … }}) is dropped, as in a body or URL.
+  for (const [name, template] of shape.headers) headers[name] = render(template);
   if (shape.credentials.secret_header) headers[shape.credentials.secret_header.name] = shape.credentials.secret_header.value;
   if (auth?.type === 'basic') headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
   if (auth?.type === 'bearer') headers.authorization = `Bearer ${auth.token}`;
@@ -306,6 +324,42 @@ export function redacted(request: OutgoingRequest, shape: Shape): OutgoingReques
     if (at !== -1) url = `${url.slice(0, at)}${encodeURIComponent(auth.name)}=${HIDDEN}${url.slice(at + pair.length)}`;
   }
   return { ...request, url, headers };
+}
+
+/** Every spelling of the credentials that could travel: as given, base64 (basic), percent-encoded (query). */
+function credentialSpellings(credentials: WebhookCredentials): string[] {
+  const { auth, secret_header } = credentials;
+  const values: string[] = [];
+  if (auth?.type === 'basic') values.push(auth.password, Buffer.from(`${auth.username}:${auth.password}`).toString('base64'));
+  if (auth?.type === 'bearer') values.push(auth.token);
+  if (auth?.type === 'api_key') values.push(auth.value, encodeURIComponent(auth.value));
+  if (secret_header) values.push(secret_header.value);
+  // Longest first, so a value that contains another is replaced whole.
+  return [...new Set(values.filter((v) => v.length > 0))].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * The receiver's answer with the request's credentials replaced (a receiver that echoes the
+ * request, as test endpoints do, must not put them in the attempt log or a test answer). A
+ * credential cut by the 1 KiB bound is caught by its beginning at the end of the text.
+ */
+export function scrubbedResponse<R extends { headers: Record<string, string>; body: string; truncated: boolean } | null>(response: R, shape: Shape): R {
+  const values = credentialSpellings(shape.credentials);
+  if (!response || values.length === 0) return response;
+  const scrub = (text: string, cut: boolean): string => {
+    let out = text;
+    for (const v of values) out = out.split(v).join(HIDDEN);
+    if (cut) {
+      for (const v of values) {
+        for (let n = Math.min(v.length - 1, out.length); n >= 4; n--) {
+          if (out.endsWith(v.slice(0, n))) return out.slice(0, out.length - n) + HIDDEN;
+        }
+      }
+    }
+    return out;
+  };
+  const headers = Object.fromEntries(Object.entries(response.headers).map(([k, v]) => [k, scrub(v, false)]));
+  return { ...response, headers, body: scrub(response.body, response.truncated) };
 }
 
 /** What GET shows of the credentials: their kind and names, never a value. */

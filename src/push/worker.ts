@@ -34,8 +34,7 @@ import type { AttemptOutcome, Deliverer } from './deliver.ts';
 import { READ_AHEAD_BYTES, type ReadAheadBudget } from './read-ahead.ts';
 import { retryDelay } from './retry.ts';
 import type { Semaphore } from './semaphore.ts';
-import { parseOptions, renderRequest, shapeOf, type Shape, type WebhookOptions } from './shape.ts';
-import { RenderError } from './template.ts';
+import { parseOptions, renderRequest, scrubbedResponse, shapeOf, type Shape, type WebhookOptions } from './shape.ts';
 
 /** At most one "webhook attempt failed" line a minute per webhook. */
 const FAILURE_LOG_INTERVAL_MS = 60_000;
@@ -269,10 +268,12 @@ export class Worker {
     try {
       request = renderRequest(this.shape, event, { id: this.consumerId, name: this.consumerName }, Math.floor(Date.now() / 1000)); // wall time: receivers check it
     } catch (error) {
-      if (!(error instanceof RenderError) && !(error instanceof TypeError)) throw error;
-      return unsent(error.message.slice(0, 300));
+      // Rendering touches no store: whatever it throws is this event's render problem (rethrown,
+      // the loop would take it for the database and try the same event every 500 ms, for ever).
+      return unsent((error as Error).message.slice(0, 300));
     }
-    return this.deps.deliverer.deliver({ ...request, timeoutMs: this.hook.timeout_ms }, this.abort.signal);
+    const outcome = await this.deps.deliverer.deliver({ ...request, timeoutMs: this.hook.timeout_ms }, this.abort.signal);
+    return { ...outcome, response: scrubbedResponse(outcome.response, this.shape) };
   }
 
   /** This webhook's alert thresholds over the global ones. */
