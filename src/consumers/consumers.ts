@@ -67,7 +67,7 @@ function isoOrNull(ms: number | null): string | null {
  * generation": the consumer's state now tells a deletion, a key rotation or push mode apart
  * from a newer poll or another change, so the client gets the same answer on every node.
  */
-export async function supersededBecause(s: Services, polled: ConsumerRow): Promise<ApiError> {
+export async function supersededBecause(s: Services, polled: Pick<ConsumerRow, 'id' | 'key_id'>): Promise<ApiError> {
   const now = await s.store.getConsumer(polled.id);
   if (!now) return new ApiError('not_found', 'the consumer was deleted');
   if (now.key_id !== polled.key_id) return new ApiError('unauthorized', 'the key was rotated; use the new key');

@@ -123,7 +123,7 @@ export async function startPoll(s: Services, req: PollRequest, onHeldEnd: (end: 
     reserved();
   }
   if (found.events.length > 0 || found.more || req.waitMs === 0) {
-    holdUntilSent(pages, req, found.events);
+    holdUntilSent(pages, req.onSent, found.events);
     return { ...found, outcome: found.events.length > 0 ? 'data' : 'empty' };
   }
   s.hub.hold(
@@ -137,7 +137,7 @@ export async function startPoll(s: Services, req: PollRequest, onHeldEnd: (end: 
       waitMs: req.waitMs,
       onGone: req.onGone,
     },
-    (outcome) => onHeldEnd(heldEnd(outcome, req, pages, position)),
+    heldCallback(onHeldEnd, req.onSent, pages, position),
   );
   return 'held';
 }
@@ -155,10 +155,18 @@ class HeldBound implements PageBound {
   }
 }
 
-function heldEnd(outcome: WaitOutcome, req: PollRequest, pages: PageBudget, position: number): HeldEnd {
+/**
+ * The hub's callback for a held poll. Made out here so that it keeps only what the answer
+ * needs, not the request (its consumer row among it): thousands of these wait at once.
+ */
+function heldCallback(onHeldEnd: (end: HeldEnd) => void, onSent: PollRequest['onSent'], pages: PageBudget, position: number): (outcome: WaitOutcome) => void {
+  return (outcome) => onHeldEnd(heldEnd(outcome, onSent, pages, position));
+}
+
+function heldEnd(outcome: WaitOutcome, onSent: PollRequest['onSent'], pages: PageBudget, position: number): HeldEnd {
   switch (outcome.kind) {
     case 'events':
-      holdUntilSent(pages, req, outcome.events);
+      holdUntilSent(pages, onSent, outcome.events);
       return { answer: { events: outcome.events, cursor: outcome.cursor, more: outcome.more, outcome: 'data' } };
     case 'timeout':
     case 'shutdown':
@@ -174,10 +182,10 @@ function heldEnd(outcome: WaitOutcome, req: PollRequest, pages: PageBudget, posi
 }
 
 /** An answer's bytes stay in the node's budget until the HTTP edge has sent it. */
-function holdUntilSent(pages: PageBudget, req: PollRequest, events: readonly EventRecord[]): void {
+function holdUntilSent(pages: PageBudget, onSent: PollRequest['onSent'], events: readonly EventRecord[]): void {
   if (events.length === 0) return;
   const release = pages.hold(events.reduce((sum, e) => sum + dataBytes(e), 0));
-  if (req.onSent) req.onSent(release);
+  if (onSent) onSent(release);
   else release();
 }
 

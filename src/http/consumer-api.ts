@@ -11,6 +11,9 @@ import { cursorPosition } from '../consumers/positions.ts';
 import { ApiError } from '../errors.ts';
 import { encodeCursor } from '../store/cursor.ts';
 import type { ConsumerRow } from '../store/store.ts';
+
+/** What a failed poll needs of its consumer to say why it was superseded. */
+type PolledConsumer = Pick<ConsumerRow, 'id' | 'key_id'>;
 import { envelopeJson } from '../store/envelope.ts';
 import type { Services } from '../services.ts';
 import { requireConsumer, type Env } from './auth.ts';
@@ -82,7 +85,7 @@ export function consumerRoutes(s: Services): Hono<Env> {
     try {
       // On Node a held poll is answered from the hub's callback and the route returns at
       // once (answerLater): while it waits, it holds no Hono context or suspended frames.
-      result = outgoing ? await startPoll(s, request, answerHeld(s, consumer, outgoing)) : await poll(s, request);
+      result = outgoing ? await startPoll(s, request, answerHeld(s, { id: consumer.id, key_id: consumer.key_id }, outgoing)) : await poll(s, request);
     } catch (caught) {
       throw await pollFailed(s, consumer, caught);
     }
@@ -121,7 +124,7 @@ function tellMaxWait(c: Context<Env>, seconds: string): void {
 }
 
 /** The error a failed poll answers with (superseded says why), counted in the poll outcomes. */
-async function pollFailed(s: Services, consumer: ConsumerRow, caught: unknown): Promise<unknown> {
+async function pollFailed(s: Services, consumer: PolledConsumer, caught: unknown): Promise<unknown> {
   let error = caught;
   if (caught instanceof ApiError && caught.code === 'superseded') {
     try {
@@ -137,9 +140,9 @@ async function pollFailed(s: Services, consumer: ConsumerRow, caught: unknown): 
 /**
  * Answers a held poll on the Node response when its wait ends; runs synchronously inside the
  * hub (a commit's wake-up loop for events) and never throws. A function of its own so the
- * callback keeps only what it needs, not the request's context.
+ * callback keeps only what it needs (not the request's context, nor the whole consumer row).
  */
-function answerHeld(s: Services, consumer: ConsumerRow, outgoing: ServerResponse): (end: HeldEnd) => void {
+function answerHeld(s: Services, consumer: PolledConsumer, outgoing: ServerResponse): (end: HeldEnd) => void {
   return (end) => {
     if (end.answer) {
       s.metrics.pollOutcomes.inc({ outcome: end.answer.outcome });
