@@ -120,16 +120,40 @@ async function main() {
   } catch (error) {
     refused = error instanceof PollgateError ? error.status : String(error);
   }
-  console.log(JSON.stringify({ id: consumer.id, published: published.map((e) => e.id), last: published[1].cursor, seen, refused }));
+  // A templated webhook: configured, previewed and test-sent to the receiver, through the SDK.
+  const hook = await admin.setWebhook(consumer.id, {
+    url: process.env.RECEIVER_URL + 'orders/{{type}}',
+    method: 'PUT',
+    body: '{"d": {{data}}, "type": "{{type}}"}',
+    auth: { type: 'bearer', token: 'pkg-token' },
+    enabled: false,
+  });
+  const preview = await admin.previewWebhook(consumer.id, { cursor: published[1].cursor });
+  const sent = await admin.testWebhook(consumer.id, { cursor: published[1].cursor });
+  console.log(JSON.stringify({ id: consumer.id, published: published.map((e) => e.id), last: published[1].cursor, seen, refused, secret: hook.secret, preview, sent }));
 }
 `,
       );
-      const r = ok(await runAsync(process.execPath, [file], project, { POLLGATE_URL: g.url, ADMIN_KEY, TENANT: tenant }), file);
+      const receiver = await receiverFor(t, () => ({ status: 200, body: 'got it' }));
+      const r = ok(await runAsync(process.execPath, [file], project, { POLLGATE_URL: g.url, ADMIN_KEY, TENANT: tenant, RECEIVER_URL: receiver.url }), file);
       const out = JSON.parse(r);
       assert.deepEqual(out.seen, out.published, 'every event, in order');
       assert.equal(out.refused, 401, 'errors are the package’s PollgateError');
       const committed = await g.json(`/v1/consumers/${out.id}`);
       assert.equal(committed.body.cursor, out.last, 'the iterator acked what the loop finished');
+
+      assert.deepEqual(out.preview.request, {
+        method: 'PUT',
+        url: `${receiver.url}orders/pkg.b`,
+        headers: out.preview.request.headers,
+        body: '{"d": 2, "type": "pkg.b"}',
+      });
+      assert.equal(out.preview.request.headers.authorization, 'Bearer •••', 'previews hide credentials');
+      assert.deepEqual([out.sent.ok, out.sent.status, out.sent.response.body], [true, 200, 'got it']);
+      assert.equal(receiver.requests.length, 1, 'the test send, and nothing else (the webhook is disabled)');
+      const [got] = receiver.requests;
+      assert.deepEqual([got!.method, got!.path, got!.body, got!.headers.authorization], ['PUT', '/orders/pkg.b', '{"d": 2, "type": "pkg.b"}', 'Bearer pkg-token']);
+      assert.deepEqual(verify(out.secret, got!), { d: 2, type: 'pkg.b' }, 'signed (standardwebhooks verifies it)');
     });
   }
 
@@ -159,9 +183,22 @@ void describe;
 client.events({ wait: '5' });
 // @ts-expect-error url is required
 createClient({ key: 'pgk_x' });
+const admin = createAdminClient({ url: 'http://127.0.0.1:8080', key: 'pga_x' });
+async function shapes(): Promise<string | null> {
+  await admin.setWebhook('con_x', { url: 'https://h.example/{{data.id}}', method: 'GET', format: 'json', auth: { type: 'api_key', in: 'query', name: 'k', value: 'v' }, retry: { schedule: ['30m'] } });
+  const preview = await admin.previewWebhook('con_x', { event: { data: { id: 1 } } });
+  const result = await admin.testWebhook('con_x');
+  const delivery = (await admin.deliveries('con_x')).deliveries[0];
+  return preview.request?.body ?? result.response?.body ?? delivery?.response ?? null;
+}
+void shapes;
+// @ts-expect-error not a method pollgate sends
+admin.setWebhook('con_x', { url: 'https://h.example/', method: 'TRACE' });
+// @ts-expect-error auth needs its secret
+admin.setWebhook('con_x', { url: 'https://h.example/', auth: { type: 'bearer' } });
 `;
-    writeFileSync(join(dir, 'esm.mts'), body("import { createClient, PollgateError } from 'pollgate-client';"));
-    writeFileSync(join(dir, 'cjs.cts'), body("import pollgate = require('pollgate-client');\nconst { createClient, PollgateError } = pollgate;"));
+    writeFileSync(join(dir, 'esm.mts'), body("import { createAdminClient, createClient, PollgateError } from 'pollgate-client';"));
+    writeFileSync(join(dir, 'cjs.cts'), body("import pollgate = require('pollgate-client');\nconst { createAdminClient, createClient, PollgateError } = pollgate;"));
     ok(run(process.execPath, [TSC, '--noEmit', '-p', '.'], dir), 'tsc --noEmit');
   });
 

@@ -20,11 +20,32 @@ import {
   type AdminClient,
   type Envelope,
   type RetryInfo,
+  type Webhook,
+  type WebhookInput,
+  type WebhookPreview,
+  type WebhookTestResult,
 } from 'pollgate/client';
+import type { Preview, TestResult } from '../src/push/preview.ts';
+import type { WebhookView } from '../src/push/webhooks.ts';
 import { ADMIN_KEY, startGateway, tempDir, type TestGateway } from './support/gateway.ts';
 import { FakeClock } from './support/fake-clock.ts';
-import { unusedPort } from './support/receiver.ts';
+import { Webhook as Signature } from 'standardwebhooks';
+import { startReceiver, unusedPort, type ReceivedRequest } from './support/receiver.ts';
 import { sleep, waitFor, within } from './support/wait.ts';
+
+// Compile-time: the server's views fit the client's hand-written types (tsc fails otherwise).
+const viewsFitTheClient: [(v: WebhookView) => Omit<Webhook, 'method'>, (p: Preview) => WebhookPreview, (r: TestResult) => WebhookTestResult] = [
+  (v) => v,
+  (p) => p,
+  (r) => r,
+];
+void viewsFitTheClient;
+
+/** Verifies a request's signature over its raw bytes (any body, not only JSON) with standardwebhooks. */
+function verifyBytes(secret: string, req: ReceivedRequest): void {
+  const headers = { 'webhook-id': String(req.headers['webhook-id']), 'webhook-timestamp': String(req.headers['webhook-timestamp']), 'webhook-signature': String(req.headers['webhook-signature']) };
+  new Signature(secret).verify(req.body, headers, { jsonParse: false } as never);
+}
 
 let tenantSeq = 0;
 const freshTenant = (label = 't') => `client-${label}-${++tenantSeq}`;
@@ -570,6 +591,100 @@ describe('client SDK (system-clock gateway)', () => {
         await assert.rejects(admin.getWebhook(c.id), (err) => err instanceof PollgateError && err.status === 404);
       } finally {
         await new Promise((resolve) => receiver.close(resolve));
+      }
+    });
+
+    test('a templated webhook through the SDK: every shape field, preview, test send to a real receiver, the answer in the attempt log', async () => {
+      const rx = await startReceiver((req) => ({ status: 201, headers: { 'x-receipt': `r-${req.n}` }, body: `stored ${req.n}` }));
+      try {
+        const tenant = freshTenant('shape');
+        const c = await admin.createConsumer({ tenant, name: 'crm-sync', start: 'earliest' });
+        const e = await admin.publish({ tenant, type: 'comment.created', data: { ticket: { id: 'T 42/7' }, text: 'Printer on fire & "smoking" <now>' } });
+        const input: WebhookInput = {
+          url: `${rx.url}tickets/{{data.ticket.id}}/comments?by={{consumer.name}}`,
+          method: 'PUT',
+          format: 'form',
+          body: 'text={{data.text}}&ref={{id}}',
+          headers: { 'X-Event-Type': '{{type}}' },
+          auth: { type: 'basic', username: 'pollgate', password: 'basic-pass-1' },
+          secret_header: { name: 'X-Hook-Secret', value: 'shared-secret-1' },
+          missing: 'fail',
+          retry: { schedule: ['30m', '1h'], max_age: '24h' },
+          rate_limit: 5,
+          alerts: { failures: 2, window: '1h' },
+          enabled: false,
+        };
+        const hook = await admin.setWebhook(c.id, input);
+        assert.match(hook.secret ?? '', /^whsec_/);
+        const shown = await admin.getWebhook(c.id);
+        assert.deepEqual(
+          { method: shown.method, format: shown.format, body: shown.body, auth: shown.auth, secret_header: shown.secret_header, signing: shown.signing, missing: shown.missing },
+          { method: 'PUT', format: 'form', body: input.body, auth: { type: 'basic', username: 'pollgate' }, secret_header: { name: 'X-Hook-Secret' }, signing: true, missing: 'fail' },
+        );
+        assert.deepEqual(shown.retry, { schedule: ['30m', '1h'], max_age: '1d' }, 'durations shown in their largest unit');
+        assert.equal(shown.rate_limit, 5);
+        assert.deepEqual(shown.alerts, { enabled: null, failures: 2, window: '1h' });
+        assert.equal(shown.health.failing, false);
+        assert.doesNotMatch(JSON.stringify(shown), /basic-pass-1|shared-secret-1/, 'credentials are write-only');
+
+        // Preview: the request for the published event, credentials hidden; nothing is sent.
+        const preview = await admin.previewWebhook(c.id, { cursor: e.cursor });
+        assert.deepEqual(preview.event, { id: e.id, cursor: e.cursor, type: 'comment.created' });
+        assert.equal(preview.error, null);
+        assert.equal(preview.request!.method, 'PUT');
+        assert.equal(preview.request!.url, `${rx.url}tickets/T%2042%2F7/comments?by=crm-sync`);
+        assert.equal(preview.request!.body, `text=Printer+on+fire+%26+%22smoking%22+%3Cnow%3E&ref=${e.id}`);
+        assert.equal(preview.request!.headers['x-event-type'] ?? preview.request!.headers['X-Event-Type'], 'comment.created');
+        assert.doesNotMatch(JSON.stringify(preview), /basic-pass-1|shared-secret-1|cG9sbGdhdGU6YmFzaWMtcGFzcy0x/, 'no credential in a preview');
+        assert.equal(rx.requests.length, 0, 'a preview sends nothing');
+
+        // Unsaved changes and a sample event; a missing path with missing:"fail" is the render error.
+        const draft = await admin.previewWebhook(c.id, { event: { type: 'ticket.created', data: { n: 7 } }, webhook: { format: 'json', missing: 'empty', body: '{"n": {{data.n}}, "t": "{{type}}"}' } });
+        assert.equal(draft.error, null);
+        assert.equal(draft.event.cursor, null);
+        assert.equal(draft.request!.url, `${rx.url}tickets//comments?by=crm-sync`, 'a missing path renders empty');
+        assert.equal(draft.request!.body, '{"n": 7, "t": "ticket.created"}');
+        const broken = await admin.previewWebhook(c.id, { event: { data: { nothing: true } } });
+        assert.equal(broken.request, null);
+        assert.match(broken.error ?? '', /data\.ticket\.id|data\.text/);
+        await assert.rejects(
+          admin.previewWebhook(c.id, { webhook: { body: '{"a": {{#data}}x{{/data}}}' } }),
+          (err) => err instanceof PollgateError && err.status === 400 && /body/.test(err.field ?? ''),
+        );
+
+        // Test: sent now to the receiver, which sees the real credentials; the signature verifies.
+        const sent = await admin.testWebhook(c.id, { cursor: e.cursor });
+        assert.equal(sent.ok, true, JSON.stringify(sent));
+        assert.equal(sent.status, 201);
+        assert.equal(sent.response!.body, 'stored 1');
+        assert.equal(sent.response!.headers['x-receipt'], 'r-1');
+        assert.equal(typeof sent.duration_ms, 'number');
+        assert.doesNotMatch(JSON.stringify(sent), /basic-pass-1|shared-secret-1/);
+        const got = rx.requests[0]!;
+        assert.equal(got.method, 'PUT');
+        assert.equal(got.path, '/tickets/T%2042%2F7/comments?by=crm-sync');
+        assert.equal(new URLSearchParams(got.body).get('text'), 'Printer on fire & "smoking" <now>');
+        assert.equal(got.headers['content-type'], 'application/x-www-form-urlencoded');
+        assert.equal(got.headers.authorization, `Basic ${Buffer.from('pollgate:basic-pass-1').toString('base64')}`);
+        assert.equal(got.headers['x-hook-secret'], 'shared-secret-1');
+        assert.equal(got.headers['x-event-type'], 'comment.created');
+        verifyBytes(hook.secret!, got); // signed over the bytes sent (standardwebhooks)
+        assert.equal((await admin.getConsumer(c.id)).cursor, c.cursor, 'a test moves no cursor');
+        assert.deepEqual((await admin.deliveries(c.id)).deliveries, [], 'and records no attempt');
+
+        // PATCH: null removes a credential, the other stays; the bridge then delivers and logs the answer.
+        const patched = await admin.updateWebhook(c.id, { auth: null, enabled: true });
+        assert.equal(patched.auth, null);
+        assert.deepEqual(patched.secret_header, { name: 'X-Hook-Secret' });
+        await waitFor(async () => (await admin.deliveries(c.id)).deliveries.length === 1, 5000, 'the delivery recorded');
+        const [attempt] = (await admin.deliveries(c.id)).deliveries;
+        assert.equal(attempt!.status, 201);
+        assert.equal(attempt!.response, 'stored 2', 'the attempt log keeps the answer');
+        assert.equal(rx.requests[1]!.headers.authorization, undefined, 'auth removed');
+        await admin.deleteWebhook(c.id);
+        await assert.rejects(admin.previewWebhook(c.id), (err) => err instanceof PollgateError && err.status === 404);
+      } finally {
+        await rx.close();
       }
     });
   });

@@ -21,6 +21,9 @@ import type {
   UpdateConsumerInput,
   Webhook,
   WebhookInput,
+  WebhookPreview,
+  WebhookTestResult,
+  WebhookTryInput,
   WebhookWithSecret,
 } from './types.ts';
 
@@ -47,6 +50,16 @@ export interface AdminClient {
   /** Changes only the given fields, e.g. `{ enabled: false }` pauses this consumer's pushing. */
   updateWebhook(id: string, patch: Partial<WebhookInput>, options?: CallOptions): Promise<WebhookWithSecret>;
   getWebhook(id: string, options?: CallOptions): Promise<Webhook>;
+  /**
+   * The request the webhook would send for an event (`cursor`) or a sample, without sending it;
+   * `webhook` tries unsaved changes. Moves nothing; credentials come back as "•••".
+   */
+  previewWebhook(id: string, input?: WebhookTryInput, options?: CallOptions): Promise<WebhookPreview>;
+  /**
+   * Sends that request now and answers the receiver's status, headers and first KiB of body.
+   * Records no attempt and moves no cursor; works while the webhook or the bridge is paused.
+   */
+  testWebhook(id: string, input?: WebhookTryInput, options?: CallOptions): Promise<WebhookTestResult>;
   /** Back to pull mode at the cursor the bridge reached; answers the consumer. */
   deleteWebhook(id: string, options?: CallOptions): Promise<Consumer>;
   /** Delivery attempts, newest first. */
@@ -88,6 +101,10 @@ export function createAdminClient(options: TransportOptions): AdminClient {
     updateWebhook: (id, patch, o) =>
       t.request({ method: 'PATCH', path: `/v1/consumers/${seg(id)}/webhook`, body: patch, signal: o?.signal }),
     getWebhook: (id, o) => t.request({ path: `/v1/consumers/${seg(id)}/webhook`, signal: o?.signal }),
+    previewWebhook: (id, input = {}, o) =>
+      t.request({ method: 'POST', path: `/v1/consumers/${seg(id)}/webhook/preview`, body: input, signal: o?.signal }),
+    testWebhook: (id, input = {}, o) =>
+      t.request({ method: 'POST', path: `/v1/consumers/${seg(id)}/webhook/test`, body: input, signal: o?.signal }),
     deleteWebhook: (id, o) =>
       t.request({ method: 'DELETE', path: `/v1/consumers/${seg(id)}/webhook`, signal: o?.signal }),
     deliveries: (id, o = {}) =>

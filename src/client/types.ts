@@ -108,13 +108,49 @@ export interface WebhookHealth {
   /** Failed attempts on the event the bridge is stuck on. */
   attempt: number;
   next_attempt_at: string | null;
+  /** In a failing episode: `failures` attempts failed within `window` (the alert was due). */
+  failing: boolean;
 }
+
+export type WebhookMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+/** How the body is sent and how tags in it are escaped: JSON, XML, or application/x-www-form-urlencoded. */
+export type WebhookFormat = 'json' | 'xml' | 'form';
+
+/** Endpoint credentials as written (write-only: never answered back). */
+export type WebhookAuthInput =
+  | { type: 'basic'; username: string; password: string }
+  | { type: 'bearer'; token: string }
+  | { type: 'api_key'; in: 'header' | 'query'; name: string; value: string };
+
+/** Endpoint credentials as shown: their kind and names, never the secret. */
+export type WebhookAuth =
+  | { type: 'basic'; username: string }
+  | { type: 'bearer' }
+  | { type: 'api_key'; in: 'header' | 'query'; name: string };
 
 export interface Webhook {
   consumer_id: string;
+  /** The target, or a template with {{path}} tags in its path and query. */
   url: string;
-  method: string;
+  method: WebhookMethod;
+  /** Default json. */
+  format: WebhookFormat;
+  /** The body template; null: the envelope as JSON (no body for GET and DELETE). */
+  body: string | null;
   headers: Record<string, string>;
+  auth: WebhookAuth | null;
+  /** The shared-secret header's name (its value is never shown). */
+  secret_header: { name: string } | null;
+  /** Standard Webhooks signature headers (default true). */
+  signing: boolean;
+  /** A tag whose path the event lacks: render empty (default) or fail the attempt. */
+  missing: 'empty' | 'fail';
+  /** This webhook's own retry delays and give-up age ("30m", "24h"); null: the server's. */
+  retry: { schedule: string[] | null; max_age: string | null } | null;
+  /** Deliveries per second at most; null: no limit. */
+  rate_limit: number | null;
+  /** This webhook's alert settings; null: the server's. */
+  alerts: { enabled: boolean | null; failures: number | null; window: string | null } | null;
   timeout_ms: number;
   enabled: boolean;
   /** Why the bridge disabled it, if it did. */
@@ -129,15 +165,78 @@ export interface WebhookWithSecret extends Webhook {
   secret?: string;
 }
 
+/**
+ * A webhook as PUT takes it; PATCH takes any of these fields. Write-only fields (`secret`,
+ * `auth`, `secret_header`) left out of a PUT are kept; null removes `auth` / `secret_header`.
+ * Tags `{{path}}` (`id`, `type`, `tenant`, `time`, `cursor`, `data.a.b`, `consumer.id`,
+ * `consumer.name`) may stand in `url` (path and query), `body` and header values.
+ */
 export interface WebhookInput {
   url: string;
   /** `whsec_<base64>`; generated when absent on creation. */
   secret?: string;
   headers?: Record<string, string>;
-  method?: 'POST' | 'PUT' | 'PATCH';
+  /** Default POST. GET and DELETE send no body unless `body` is given. */
+  method?: WebhookMethod;
   /** Per attempt, default 10 000, at most 30 000. */
   timeout_ms?: number;
   enabled?: boolean;
+  /** Default json; xml and form need a `body`. */
+  format?: WebhookFormat;
+  /** A template (≤ 64 KiB); null: the envelope. */
+  body?: string | null;
+  auth?: WebhookAuthInput | null;
+  secret_header?: { name: string; value: string } | null;
+  /** Default true. */
+  signing?: boolean;
+  /** Default "empty". */
+  missing?: 'empty' | 'fail';
+  /** Durations as text: `{ schedule: ['30m'], max_age: '24h' }`; null: the server's. */
+  retry?: { schedule?: string[]; max_age?: string } | null;
+  /** Deliveries per second (> 0, ≤ 10 000); null: no limit. */
+  rate_limit?: number | null;
+  /** e.g. `{ failures: 3, window: '1d' }`; null: the server's. */
+  alerts?: { enabled?: boolean; failures?: number; window?: string } | null;
+}
+
+/** Which event a preview or test uses, and unsaved changes to try. */
+export interface WebhookTryInput {
+  /** An event of the consumer's tenant, by its cursor. Absent: a sample event. */
+  cursor?: Cursor;
+  /** The sample (when no cursor): type (default `pollgate.webhook.test`) and data. */
+  event?: { type?: string; data?: unknown };
+  /** Changes to try instead of the stored fields (a consumer without a webhook needs `url`). */
+  webhook?: Partial<WebhookInput>;
+}
+
+/** A request as the webhook sends it; credentials shown as "•••". */
+export interface WebhookRequest {
+  method: WebhookMethod;
+  url: string;
+  headers: Record<string, string>;
+  /** null: no body. */
+  body: string | null;
+}
+
+export interface WebhookPreview {
+  /** The event rendered; cursor null for a sample. */
+  event: { id: string; cursor: Cursor | null; type: string };
+  /** null when the event cannot be rendered (see `error`). */
+  request: WebhookRequest | null;
+  /** Why it cannot be rendered: a delivery of it would fail with error `render`. */
+  error: string | null;
+}
+
+export interface WebhookTestResult extends WebhookPreview {
+  /** The receiver answered 2xx. */
+  ok: boolean;
+  status: number | null;
+  /** `timeout`, `refused`, `http_status`, `render`, `target_not_allowed`…, or null. */
+  error: string | null;
+  detail: string | null;
+  duration_ms: number;
+  /** The receiver's answer: headers and the first KiB of its body (text); null when none came. */
+  response: { headers: Record<string, string>; body: string; truncated: boolean } | null;
 }
 
 export interface Consumer {
@@ -193,6 +292,8 @@ export interface Delivery {
   duration_ms: number;
   at: string;
   next_attempt_at: string | null;
+  /** The first KiB of the receiver's answer, as text; null when none came. */
+  response: string | null;
 }
 
 export interface DeliveriesOptions {
