@@ -200,6 +200,8 @@ describe('delivery shapes on the ops page', () => {
     await page.locator('#hook-format').selectOption('json');
     const body = '{"items": [{{#data.items}}"x"{{/data.items}}]}';
     await page.locator('#hook-body').fill(body);
+    assert.equal(await page.locator('#hook-body-error').isVisible(), false, 'editing the body takes the old refusal away');
+    assert.equal(await page.locator('#hook-body').getAttribute('aria-invalid'), null);
     await page.locator('#webhook-submit').click();
     await waitForText(page, '#hook-body-error', /^400: body: .*\(at position 12\)$/);
     const selected = await page.locator('#hook-body').evaluate((n) => [(n as any).selectionStart, (n as any).selectionEnd]);

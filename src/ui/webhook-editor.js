@@ -37,6 +37,8 @@ export function initWebhookEditor(context) {
   $('hook-sh').addEventListener('change', showCredentialFields);
   $('hook-preview').addEventListener('click', () => tryWebhook('preview'));
   $('hook-test').addEventListener('click', () => tryWebhook('test'));
+  // Editing a refused field takes its refusal away: what it says is about the old text.
+  $('webhook-form').addEventListener('input', (event) => clearFieldError(/** @type {HTMLElement} */ (event.target)));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -267,6 +269,16 @@ function clearErrors() {
   }
   for (const node of $('webhook-form').querySelectorAll('[aria-invalid]')) node.removeAttribute('aria-invalid');
   showFormError(null);
+}
+
+function clearFieldError(input) {
+  if (!input.hasAttribute('aria-invalid')) return;
+  input.removeAttribute('aria-invalid');
+  const node = $(`${input.id}-error`);
+  if (node) {
+    node.hidden = true;
+    node.textContent = '';
+  }
 }
 
 function showFormError(message) {
