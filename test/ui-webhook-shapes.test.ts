@@ -61,7 +61,7 @@ describe('delivery shapes on the ops page', () => {
     await page.locator('#hook-sh-name').fill('X-Shared');
     await page.locator('#hook-sh-value').fill('hunter2');
     await page.locator('#hook-policy-section summary').click();
-    await page.locator('#hook-retry-schedule').fill('4s, 5s');
+    await page.locator('#hook-retry-schedule').fill('6s, 6s');
     await page.locator('#hook-retry-max-age').fill('1h');
     await page.locator('#hook-rate-limit').fill('5');
     await page.locator('#hook-alerts').selectOption('on');
@@ -118,7 +118,7 @@ describe('delivery shapes on the ops page', () => {
       {
         method: 'PUT', url: `${rx.url}tickets/{{data.ticket}}/comments?by={{consumer.name}}`, format: 'json', body: TEMPLATE,
         headers: { 'X-Kind': '{{type}}' }, auth: { type: 'basic', username: 'alice' }, secret_header: { name: 'X-Shared' }, signing: true,
-        missing: 'empty', retry: { schedule: ['4s', '5s'], max_age: '1h' }, rate_limit: 5, alerts: { enabled: true, failures: 2, window: '1h' },
+        missing: 'empty', retry: { schedule: ['6s', '6s'], max_age: '1h' }, rate_limit: 5, alerts: { enabled: true, failures: 2, window: '1h' },
         enabled: true,
       },
     );
@@ -132,7 +132,7 @@ describe('delivery shapes on the ops page', () => {
     assert.match((await textOf(page, '#hook-sh-state')) ?? '', /^Set: X-Shared, value set\./);
     assert.equal(await page.locator('#hook-auth-password').inputValue(), '');
     assert.equal(await page.locator('#hook-body').inputValue(), TEMPLATE);
-    assert.equal(await page.locator('#hook-retry-schedule').inputValue(), '4s, 5s');
+    assert.equal(await page.locator('#hook-retry-schedule').inputValue(), '6s, 6s');
     await page.locator('#hook-timeout').fill('4000');
     await page.locator('#webhook-submit').click();
     await page.locator('#webhook-dialog').waitFor({ state: 'hidden' });
@@ -156,7 +156,7 @@ describe('delivery shapes on the ops page', () => {
     await rx.waitForCount(3);
     await waitForText(page, `${row} td.health`, 'retrying');
     assert.equal((await webhookOf(g, c.id)).health.failing, false);
-    await rx.waitForCount(4, 10_000);
+    await rx.waitForCount(4, 15_000);
     await waitForText(page, `${row} td.health`, 'failing');
     assert.equal((await webhookOf(g, c.id)).health.failing, true);
     assert.notEqual(await page.locator(`${row} td.health .badge.bad`).count(), 0, 'failing reads as bad');
