@@ -22,6 +22,7 @@ import { createConsumers } from './lib/consumers.ts';
 import { prefill } from './lib/prefill.ts';
 import type { Row, Scenario } from './lib/scenario.ts';
 import { readHead, startBaseline, startPollgate, type BaselineServer, type PollgateServer } from './lib/servers.ts';
+import { mainThreadProfile, renderProfile, summarizeProfile } from './lib/profile.ts';
 import { spread } from './lib/stats.ts';
 import { eventBody } from './publish.ts';
 
@@ -100,7 +101,7 @@ export const scenario: Scenario = {
   name: 'drain',
   title: `backlog drain: one consumer, limit=${LIMIT} with ack= in the poll, ${BACKLOG.toLocaleString('en-US')} events`,
   async run(ctx) {
-    const server: PollgateServer = await startPollgate();
+    const server: PollgateServer = await startPollgate({ profileDir: ctx.profileDir, profileName: `drain-${Date.now()}` });
     let baseline: BaselineServer | null = null;
     const pg: DrainRun[] = [];
     const base: DrainRun[] = [];
@@ -149,6 +150,15 @@ export const scenario: Scenario = {
       await server.stop();
       await baseline?.stop();
     }
+    let profile: unknown;
+    if (server.profileDir) {
+      try {
+        profile = summarizeProfile(mainThreadProfile(server.profileDir), { skipFirstMs: server.startupMs });
+        ctx.log(`drain: pollgate ${renderProfile(profile as ReturnType<typeof summarizeProfile>)}`);
+      } catch (error) {
+        ctx.log(`drain: could not read the profile in ${server.profileDir}: ${(error as Error).message}`);
+      }
+    }
     const p = spread(pg.map((r) => r.eventsPerS));
     const row: Row = {
       label: `backlog drain, 1 consumer, limit=${LIMIT} + ack= in the poll, ${BACKLOG / 1000}k events (events/s)`,
@@ -167,6 +177,6 @@ export const scenario: Scenario = {
         problems.length === 0 ? 'every event received once, in order; the committed cursor ended at the head' : `PROBLEMS: ${problems.join(' | ')}`,
       ],
     };
-    return { rows: [row], details: { pollgate: pg, baseline: base } };
+    return { rows: [row], details: { pollgate: pg, baseline: base, ...(profile ? { profile } : {}) } };
   },
 };

@@ -90,6 +90,8 @@ let fired = false;
 let early: RawResponse[] = [];
 let answered = 0;
 let onAll: (() => void) | null = null;
+/** drop/close: connections are being closed on purpose. */
+let closing = false;
 
 const CONNECT_CONCURRENCY = 200;
 
@@ -120,15 +122,39 @@ function pollRequest(p: Poll, waitS: number, limit: number): string {
 
 async function arm(waitS: number, limit: number, count: number): Promise<number> {
   active = polls.slice(0, count);
-  await connectAll(active.map((p) => p.conn));
   fired = false;
   early = [];
   answered = 0;
-  for (const p of active) {
-    p.response = null;
-    p.conn.send(pollRequest(p, waitS, limit), (r) => onAnswer(p, r));
+  // Each batch sends its polls as soon as it is connected: a socket connected long before its
+  // request (10,000 of them on a loaded machine take many seconds) would meet the server's
+  // headers timeout, and one idle since the last round its keep-alive timeout.
+  for (let i = 0; i < active.length; i += CONNECT_CONCURRENCY) {
+    const batch = active.slice(i, i + CONNECT_CONCURRENCY);
+    await connectAll(batch.map((p) => p.conn));
+    for (const p of batch) {
+      p.response = null;
+      sendPoll(p, pollRequest(p, waitS, limit), 3);
+    }
   }
   return polls.length;
+}
+
+/**
+ * Sends a poll; one whose connection the server closed as it went out (an idle keep-alive
+ * socket reaching its timeout just then) is sent again on a new connection, before the
+ * publish only: it never reached the server, so it is no answer.
+ */
+function sendPoll(p: Poll, request: string, retries: number): void {
+  p.conn.send(request, (r) => {
+    if (r.status === 0 && !fired && retries > 0 && !closing) {
+      p.conn.connect().then(
+        () => sendPoll(p, request, retries - 1),
+        () => onAnswer(p, r),
+      );
+      return;
+    }
+    onAnswer(p, r);
+  });
 }
 
 async function publish(requests: string[], conns: number): Promise<PublishResult> {
@@ -240,11 +266,14 @@ async function handle(msg: Message): Promise<unknown> {
     case 'collect':
       return collect(msg.timeoutMs, msg.round);
     case 'drop':
+      closing = true;
       for (const p of polls) p.conn.close();
+      closing = false;
       active = [];
       answered = 0;
       return {};
     case 'close':
+      closing = true;
       for (const p of polls) p.conn.close();
       for (const c of publishers) c.close();
       setImmediate(() => process.exit(0));
