@@ -42,10 +42,10 @@ function readExamples(): Example[] {
   if (!section) throw new Error('README.md: no "## Shaping deliveries" section');
   const examples: Example[] = [];
   for (const m of section.matchAll(/<!-- shape-example: ([\w-]+) -->/g)) {
-    const blocks = [...section.slice(m.index).matchAll(/```(\w+)\n([\s\S]*?)```/g)].slice(0, 3).map((b) => ({ lang: b[1], text: b[2]! }));
+    const blocks: Array<{ lang: string | undefined; text: string }> = [...section.slice(m.index).matchAll(/```(\w+)\n([\s\S]*?)```/g)].slice(0, 3).map((b: RegExpMatchArray) => ({ lang: b[1], text: b[2]! }));
     assert.deepEqual(blocks.map((b) => b.lang), ['json', 'json', 'http'], `example ${m[1]}: a json webhook, a json event, an http request`);
-    const [head, ...rest] = blocks[2]!.text.split('\n\n');
-    const [requestLine, ...headerLines] = head!.split('\n');
+    const [head, ...rest]: string[] = blocks[2]!.text.split('\n\n');
+    const [requestLine, ...headerLines]: string[] = head!.split('\n');
     const [method, path] = requestLine!.split(' ');
     examples.push({
       name: m[1]!,
