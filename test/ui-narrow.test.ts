@@ -38,7 +38,8 @@ async function assertInside(page: Page, selector: string): Promise<void> {
 
 describe('the ops page at 420 px', () => {
   test('no sideways scroll with every section filled and open; controls within reach', { timeout: 120_000 }, async (t) => {
-    const g = await gatewayFor(t);
+    // One failed attempt and no retry during the test: the attempts list holds exactly one row.
+    const g = await gatewayFor(t, { config: { retryScheduleMs: [600_000] } });
     const bad = await receiverFor(t, () => ({ status: 500 }));
     const browser = await browserFor(t);
     const { page, errors } = await pageFor(browser, { viewport: { width: WIDTH, height: 860 } });
