@@ -57,12 +57,11 @@ export async function abPublish(ctx: ScenarioContext, label: string, a: AbSide, 
       const res = { a: { rate: [] as number[], cpu: [] as number[], p99: [] as number[] }, b: { rate: [] as number[], cpu: [] as number[], p99: [] as number[] } };
       const one = async (side: 'a' | 'b', durationS: number) => {
         const server = (side === 'a' ? sa : sb)!;
-        const before = await readHead(server);
+        const before = await settledHead(server);
         const cpu0 = cpuSeconds(server.child.proc.pid);
         const r = await runWrk({ url: server.url, path: '/v1/events', bodiesFile: load.file, auth: ADMIN_KEY, connections: load.connections, threads: 2, durationS });
         const cpu1 = cpuSeconds(server.child.proc.pid);
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        const added = (await readHead(server)) - before;
+        const added = (await settledHead(server)) - before;
         appended[side] += added;
         // A request wrk gave up on (its 10-s timeout) may still commit: it counts as in flight.
         const check = checkLog(load.name, r, added, { eventsPerRequest: load.perReq, connections: load.connections + r.socketErrors.timeout });
@@ -114,4 +113,20 @@ export async function abPublish(ctx: ScenarioContext, label: string, a: AbSide, 
     }
   }
   return { rows, budgets };
+}
+
+/**
+ * The log's head once it has stopped moving: requests wrk left in flight commit after it
+ * stops, and on a loaded machine a batch commit takes seconds, so a fixed pause would count
+ * one run's stragglers in the next run's check.
+ */
+async function settledHead(server: PollgateServer): Promise<number> {
+  let head = await readHead(server);
+  for (let i = 0; i < 40; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const now = await readHead(server);
+    if (now === head) return now;
+    head = now;
+  }
+  return head;
 }
