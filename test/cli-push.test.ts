@@ -25,7 +25,7 @@ test('webhooks, deliveries and the bridge from the CLI: JSON for scripts, tables
   for (const args of [
     ['webhooks', 'put', consumer.id],
     ['webhooks', 'put', consumer.id, '--target', rx.url, '--header', 'no colon'],
-    ['webhooks', 'put', consumer.id, '--target', rx.url, '--method', 'DELETE'],
+    ['webhooks', 'put', consumer.id, '--target', rx.url, '--method', 'TRACE'],
     ['webhooks', 'put', consumer.id, '--target', rx.url, '--timeout-ms', '40000'],
     ['webhooks', 'patch', consumer.id],
     ['webhooks', 'get', consumer.id, '--json', '--table'],

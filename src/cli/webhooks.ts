@@ -4,72 +4,75 @@
  */
 import type { Command } from 'commander';
 import { createAdminClient } from '../client/index.ts';
-import type { BridgeState, Delivery, DeliveryList, Webhook, WebhookInput, WebhookWithSecret } from '../client/types.ts';
-import { connection, parseInteger, UsageError, type Env } from './common.ts';
+import type {
+  BridgeState,
+  Delivery,
+  DeliveryList,
+  Webhook,
+  WebhookInput,
+  WebhookPreview,
+  WebhookRequest,
+  WebhookTestResult,
+  WebhookTryInput,
+  WebhookWithSecret,
+} from '../client/types.ts';
+import { connection, parseJsonFlag, parseInteger, UsageError, type Env } from './common.ts';
 import { adminCommand, ago, block, print, table, type OutputOptions } from './output.ts';
+import { addWebhookFlags, keepUnnamedParts, webhookFields, type WebhookFlags } from './webhook-flags.ts';
 
 interface Conn extends OutputOptions {
   url?: string;
   key?: string;
 }
 
-interface WebhookFlags extends Conn {
-  target?: string;
-  secret?: string;
-  header: string[];
-  method?: string;
-  timeoutMs?: string;
-  enable?: boolean;
-  disable?: boolean;
+type ShapeFlags = Conn & WebhookFlags;
+
+interface TryFlags extends ShapeFlags {
+  cursor?: string;
+  type?: string;
+  data?: string;
 }
 
 const admin = (opts: Conn, env: Env) => createAdminClient(connection(opts, env, 'admin'));
-const collect = (value: string, all: string[]) => [...all, value];
-const METHODS = ['POST', 'PUT', 'PATCH'] as const;
 
-/** "Name: value" → [name, value]; the server checks what HTTP can carry. */
-function parseHeader(text: string): [string, string] {
-  const colon = text.indexOf(':');
-  if (colon <= 0) throw new UsageError(`--header: "${text}" must be "Name: value"`);
-  return [text.slice(0, colon).trim(), text.slice(colon + 1).trim()];
+/** One line of at most `max` characters, for a table cell. */
+export function oneLine(text: string | null | undefined, max: number): string | null {
+  if (text === null || text === undefined || text === '') return null;
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
-function webhookFields(opts: WebhookFlags): Partial<WebhookInput> {
-  if (opts.enable && opts.disable) throw new UsageError('--enable and --disable exclude each other');
-  const fields: Partial<WebhookInput> = {};
-  if (opts.target !== undefined) fields.url = opts.target;
-  if (opts.secret !== undefined) fields.secret = opts.secret;
-  if (opts.header.length > 0) fields.headers = Object.fromEntries(opts.header.map(parseHeader));
-  if (opts.method !== undefined) {
-    const method = opts.method.toUpperCase();
-    if (!(METHODS as readonly string[]).includes(method)) throw new UsageError(`--method: "${opts.method}" must be one of ${METHODS.join(', ')}`);
-    fields.method = method as (typeof METHODS)[number];
-  }
-  if (opts.timeoutMs !== undefined) fields.timeout_ms = parseInteger(opts.timeoutMs, '--timeout-ms', 1, 30_000);
-  if (opts.enable) fields.enabled = true;
-  if (opts.disable) fields.enabled = false;
-  return fields;
-}
-
-function addWebhookFlags(cmd: Command): Command {
-  return cmd
-    .option('--target <url>', 'where events are delivered (http:// or https://)')
-    .option('--secret <whsec>', 'the signing secret (whsec_…); generated when a webhook is created without one')
-    .option('--header <"Name: value">', 'a header sent with every delivery (repeatable)', collect, [])
-    .option('--method <method>', `${METHODS.join(' | ')} (default POST)`)
-    .option('--timeout-ms <ms>', 'per attempt, 1 to 30000 (default 10000)')
-    .option('--enable', 'deliver (pushing resumes at the cursor)')
-    .option('--disable', 'stop delivering; the webhook stays configured');
+function describeAuth(auth: Webhook['auth']): string | null {
+  if (!auth) return null;
+  if (auth.type === 'basic') return `basic (user ${auth.username})`;
+  if (auth.type === 'api_key') return `api key in ${auth.in} ${auth.name}`;
+  return 'bearer token';
 }
 
 export function renderWebhook(w: Webhook | WebhookWithSecret): string {
   const h = w.health;
-  const state = w.enabled ? (h.consecutive_failures > 0 ? 'failing' : 'delivering') : `paused${w.disabled_reason ? ` (${w.disabled_reason})` : ''}`;
+  const failing = h.failing || h.consecutive_failures > 0;
+  const state = w.enabled ? (failing ? 'failing' : 'delivering') : `paused${w.disabled_reason ? ` (${w.disabled_reason})` : ''}`;
+  const retry = w.retry && [w.retry.schedule ? `every ${w.retry.schedule.join(', ')}` : null, w.retry.max_age ? `for ${w.retry.max_age}` : null].filter(Boolean).join(' ');
+  const alerts =
+    w.alerts &&
+    (w.alerts.enabled === false
+      ? 'off'
+      : [w.alerts.failures !== null ? `${w.alerts.failures} failures` : null, w.alerts.window ? `within ${w.alerts.window}` : null].filter(Boolean).join(' ') || 'on');
   const pairs: Array<[string, string | number | null]> = [
     ['consumer', w.consumer_id],
     ['target', `${w.method} ${w.url}`],
     ['state', state],
+    ['format', w.format],
+    ['body', w.body === null ? '(the envelope)' : oneLine(w.body, 100)],
     ['headers', Object.keys(w.headers).length > 0 ? Object.keys(w.headers).join(', ') : null],
+    ['auth', describeAuth(w.auth)],
+    ['secret header', w.secret_header?.name ?? null],
+    ['signing', w.signing ? 'on' : 'off'],
+    ['missing tags', w.missing === 'fail' ? 'fail the attempt' : 'render empty'],
+    ['retry', retry || "server's"],
+    ['rate limit', w.rate_limit === null ? null : `${w.rate_limit}/s`],
+    ['alerts', alerts || "server's"],
     ['timeout', `${w.timeout_ms} ms`],
     ['last success', ago(h.last_success_at)],
     ['last error', h.last_error],
@@ -81,6 +84,37 @@ export function renderWebhook(w: Webhook | WebhookWithSecret): string {
   return block(pairs);
 }
 
+function renderRequest(request: WebhookRequest): string {
+  const headers = Object.entries(request.headers).map(([name, value]) => `${name}: ${value}`);
+  return [`${request.method} ${request.url}`, ...headers, '', request.body ?? '(no body)'].join('\n') + '\n';
+}
+
+function eventLine(event: WebhookPreview['event']): string {
+  return `${event.id} ${event.type} ${event.cursor === null ? '(a sample)' : `at ${event.cursor}`}`;
+}
+
+function renderPreview(p: WebhookPreview): string {
+  const head = block([['event', eventLine(p.event)]]);
+  if (!p.request) return `${head}${block([['error', `render: ${p.error}`]])}`;
+  return `${head}\n${renderRequest(p.request)}`;
+}
+
+function renderTest(r: WebhookTestResult): string {
+  const result = r.ok ? 'ok' : `failed: ${r.error}${r.detail ? ` (${r.detail})` : ''}`;
+  let out = block([
+    ['event', eventLine(r.event)],
+    ['request', r.request ? `${r.request.method} ${r.request.url}` : null],
+    ['result', result],
+    ['status', r.status],
+    ['took', `${r.duration_ms} ms`],
+  ]);
+  if (r.response) {
+    const headers = Object.entries(r.response.headers).map(([name, value]) => `${name}: ${value}`);
+    out += `\nresponse${r.response.truncated ? ' (the first KiB)' : ''}:\n${[...headers, '', r.response.body].join('\n')}\n`;
+  }
+  return out;
+}
+
 function renderDeliveries(list: DeliveryList): string {
   const rows = list.deliveries.map((d: Delivery) => [
     d.at,
@@ -90,9 +124,10 @@ function renderDeliveries(list: DeliveryList): string {
     d.error ?? 'ok',
     `${d.duration_ms} ms`,
     d.next_attempt_at ? ago(d.next_attempt_at) : '-',
+    oneLine(d.response, 40),
   ]);
   const more = list.next !== null ? `(more: --before ${list.next})\n` : '';
-  return table(['at', 'event', 'attempt', 'status', 'result', 'took', 'next attempt'], rows, '(no delivery attempts)') + more;
+  return table(['at', 'event', 'attempt', 'status', 'result', 'took', 'next attempt', 'response'], rows, '(no delivery attempts)') + more;
 }
 
 function renderBridge(b: BridgeState): string {
@@ -114,7 +149,7 @@ export function addWebhookCommands(program: Command, env: Env): void {
         .description('set the webhook (the consumer goes to push mode at its cursor); prints it, with a generated secret shown once')
         .argument(...consumerArg),
     ),
-  ).action(async (id: string, opts: WebhookFlags) => {
+  ).action(async (id: string, opts: ShapeFlags) => {
     const fields = webhookFields(opts);
     if (fields.url === undefined) throw new UsageError('--target <url> is required');
     await print(opts, await admin(opts, env).setWebhook(id, fields as WebhookInput), renderWebhook);
@@ -122,13 +157,52 @@ export function addWebhookCommands(program: Command, env: Env): void {
 
   adminCommand(
     addWebhookFlags(webhooks.command('patch').description('change some fields, e.g. --disable to pause this consumer').argument(...consumerArg)),
-  ).action(async (id: string, opts: WebhookFlags) => {
-    const fields = webhookFields(opts);
-    if (Object.keys(fields).length === 0) {
-      throw new UsageError('nothing to change: give at least one of --target, --secret, --header, --method, --timeout-ms, --enable, --disable');
-    }
-    await print(opts, await admin(opts, env).updateWebhook(id, fields), renderWebhook);
+  ).action(async (id: string, opts: ShapeFlags) => {
+    let fields = webhookFields(opts);
+    if (Object.keys(fields).length === 0) throw new UsageError('nothing to change: give at least one field flag (see --help), e.g. --disable');
+    const client = admin(opts, env);
+    // --retry-max-age alone keeps the stored schedule (and the same for alerts): read it first.
+    if (fields.retry || fields.alerts) fields = keepUnnamedParts(fields, await client.getWebhook(id));
+    await print(opts, await client.updateWebhook(id, fields), renderWebhook);
   });
+
+  const tryCommand = (name: string, description: string) =>
+    adminCommand(
+      addWebhookFlags(
+        webhooks
+          .command(name)
+          .description(description)
+          .argument(...consumerArg)
+          .option('--cursor <cursor>', "an event of the consumer's tenant (default: a sample event)")
+          .option('--type <type>', 'the sample event\'s type (default pollgate.webhook.test)')
+          .option('--data <json>', 'the sample event\'s data, e.g. \'{"subject":"VPN down"}\''),
+      ),
+    );
+  const tryInput = (opts: TryFlags): WebhookTryInput => {
+    if (opts.cursor !== undefined && (opts.type !== undefined || opts.data !== undefined)) throw new UsageError('--cursor excludes --type and --data (they describe a sample)');
+    const changes = webhookFields(opts);
+    const event = {
+      ...(opts.type !== undefined ? { type: opts.type } : {}),
+      ...(opts.data !== undefined ? { data: parseJsonFlag(opts.data, '--data') } : {}),
+    };
+    return {
+      ...(opts.cursor !== undefined ? { cursor: opts.cursor } : {}),
+      ...(Object.keys(event).length > 0 ? { event } : {}),
+      ...(Object.keys(changes).length > 0 ? { webhook: changes } : {}),
+    };
+  };
+
+  tryCommand('preview', 'show the request the webhook would send for an event (or a sample), without sending it; field flags try unsaved changes').action(
+    async (id: string, opts: TryFlags) => {
+      await print(opts, await admin(opts, env).previewWebhook(id, tryInput(opts)), renderPreview);
+    },
+  );
+
+  tryCommand('test', "send that request now and show the receiver's answer (status, time, headers, first KiB of body); records nothing, moves no cursor").action(
+    async (id: string, opts: TryFlags) => {
+      await print(opts, await admin(opts, env).testWebhook(id, tryInput(opts)), renderTest);
+    },
+  );
 
   adminCommand(webhooks.command('get').description('show the webhook and its delivery health').argument(...consumerArg)).action(
     async (id: string, opts: Conn) => {
