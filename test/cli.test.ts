@@ -41,6 +41,8 @@ describe('pollgate --help and exit codes', () => {
       ['webhooks', 'patch'],
       ['webhooks', 'get'],
       ['webhooks', 'delete'],
+      ['webhooks', 'preview'],
+      ['webhooks', 'test'],
       ['deliveries'],
       ['bridge'],
       ['bridge', 'pause'],
@@ -71,6 +73,8 @@ describe('pollgate --help and exit codes', () => {
     assert.match(helpOf('forward'), /--secret/);
     assert.match(helpOf('tail'), /--no-ack/);
     assert.match(helpOf('webhooks', 'put'), /--header/);
+    assert.match(helpOf('webhooks', 'put'), /--auth-bearer-file/);
+    assert.match(helpOf('webhooks', 'test'), /--cursor/);
   });
 
   test('usage errors exit 2; runtime errors exit 1', async () => {
