@@ -53,6 +53,7 @@ describe('configuration-time checks', () => {
     ['a JSON body that is not JSON', { body: '{"a": {{data.x}} "b": 1}' }, 'body', /not JSON .*at position 18/],
     ['a JSON body with a tag after a backslash', { body: '{"a":"\\{{data.x}}"}' }, 'body', /backslash .*at position 8/],
     ['an XML body that is not well-formed', { format: 'xml', body: '<a>\n  <b>{{data.x}}</a>' }, 'body', /not well-formed XML: .*\(line 2, column \d+\)/],
+    ['a tag in an XML comment', { format: 'xml', body: '<a><!-- {{data.x}} --></a>' }, 'body', /XML comment.*at position 9/],
     ['a body over 64 KiB', { body: `"${'x'.repeat(64 * 1024)}"` }, 'body', /at most 65536/],
     ['an unknown method', { method: 'HEAD' }, 'method', /one of GET, POST, PUT, PATCH, DELETE/],
     ['an unknown format', { format: 'yaml' }, 'format', /one of json, xml, form/],

@@ -170,14 +170,14 @@ describe('bodies parsed by real parsers', () => {
     );
   });
 
-  test('XML: hostile strings arrive exactly in text and in attributes (CR, LF and tab included); a character XML 1.0 cannot carry is refused: attempt error "render", nothing sent', async (t) => {
+  test('XML: hostile strings arrive exactly in text, attributes and CDATA (CR, LF and tab included); a character XML 1.0 cannot carry is refused: attempt error "render", nothing sent', async (t) => {
     const g = await gatewayFor(t, { clock: new FakeClock() });
     const rx = await receiverFor(t);
     const tenant = freshTenant('xml');
     const c = await g.createConsumer({ tenant });
     const body =
       '<?xml version="1.0" encoding="UTF-8"?>\n<ticket id="{{id}}" note="{{data.s}}" single=\'{{data.s}}\'>' +
-      '<text>{{data.s}}</text><n>{{data.n}}</n><obj>{{data.o}}</obj><long>{{data.long}}</long><missing>[{{data.nope}}]</missing></ticket>';
+      '<text>{{data.s}}</text><cdata><![CDATA[{{data.s}}]]></cdata><n>{{data.n}}</n><obj>{{data.o}}</obj><long>{{data.long}}</long><missing>[{{data.nope}}]</missing></ticket>';
     const hook = await mustPut(g, c.id, { url: rx.url, format: 'xml', body });
     const event = await publishAndWait(g, rx, tenant, DATA, 1);
     const [req] = rx.requests as [ReceivedRequest];
@@ -188,6 +188,7 @@ describe('bodies parsed by real parsers', () => {
     assert.equal(doc['@_note'], HOSTILE, 'in a double-quoted attribute');
     assert.equal(doc['@_single'], HOSTILE, 'in a single-quoted attribute');
     assert.equal(doc.text, HOSTILE);
+    assert.equal(doc.cdata, HOSTILE, 'in a CDATA section ("]]>" and CR included)');
     assert.equal(doc.n, '-12500');
     assert.deepEqual(JSON.parse(doc.obj), DATA.o);
     assert.equal(doc.long, LONG);

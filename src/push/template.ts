@@ -53,6 +53,8 @@ interface Tag {
   at: number;
   /** JSON only: the tag stands inside a string literal. */
   inString: boolean;
+  /** XML only: the tag stands inside a CDATA section (where references are not read). */
+  inCdata: boolean;
 }
 
 export interface Template {
@@ -95,11 +97,13 @@ export function compileTemplate(source: string, context: TemplateContext): Templ
   const parts: Array<Text | Tag> = [];
   const tags: Tag[] = [];
   const json = context === 'json' ? new JsonStringTracker() : null;
+  const xml = context === 'xml' ? new XmlSectionTracker() : null;
   for (const token of tokens) {
     const [kind, value, start] = token as [string, string, number];
     if (kind === 'text') {
       parts.push({ text: value, at: start });
       json?.feed(value);
+      xml?.feed(value);
       continue;
     }
     if (kind === '!') continue;
@@ -112,7 +116,8 @@ export function compileTemplate(source: string, context: TemplateContext): Templ
     const problem = pathProblem(value);
     if (problem) throw new TemplateError(`tag {{${value}}}: ${problem}`, start + 1);
     if (json?.escaped) throw new TemplateError(`tag {{${value}}} follows a backslash inside a JSON string`, start + 1);
-    const tag: Tag = { path: value.split('.'), name: value, at: start, inString: json?.inString ?? false };
+    if (xml?.inComment) throw new TemplateError(`tag {{${value}}} stands in an XML comment, which cannot carry every value`, start + 1);
+    const tag: Tag = { path: value.split('.'), name: value, at: start, inString: json?.inString ?? false, inCdata: xml?.inCdata ?? false };
     parts.push(tag);
     tags.push(tag);
   }
@@ -125,6 +130,24 @@ function pathProblem(name: string): string | null {
   const root = name.split('.')[0]!;
   if (!(ROOTS as readonly string[]).includes(root)) return `does not start with one of ${ROOTS.join(', ')}`;
   return null;
+}
+
+/** Follows an XML template's own text far enough to tell whether a position is in a CDATA section or a comment. */
+class XmlSectionTracker {
+  private text = '';
+  feed(text: string): void {
+    this.text += text;
+  }
+  private within(open: string, close: string): boolean {
+    const at = this.text.lastIndexOf(open);
+    return at !== -1 && this.text.indexOf(close, at + open.length) === -1;
+  }
+  get inCdata(): boolean {
+    return this.within('<![CDATA[', ']]>');
+  }
+  get inComment(): boolean {
+    return this.within('<!--', '-->');
+  }
 }
 
 /** Follows a JSON text far enough to tell whether a position is inside a string literal. */
@@ -183,6 +206,9 @@ function escapeFor(tag: Tag, context: TemplateContext, value: unknown): string {
       const text = value === MISSING ? '' : asText(value);
       const bad = NOT_XML_CHAR.exec(text);
       if (bad) throw new RenderError(`{{${tag.name}}} holds ${codePoint(text, bad.index)}, which XML 1.0 cannot carry`);
+      // In CDATA nothing is unescaped: "]]>" and CR (which a parser would turn into LF) are
+      // written outside the section, between two sections.
+      if (tag.inCdata) return text.replace(/]]>/g, ']]]]><![CDATA[>').replace(/\r/g, ']]>&#13;<![CDATA[');
       return text.replace(/[&<>"'\r\n\t]/g, (c) => XML_ESCAPES[c]!);
     }
     case 'form':
