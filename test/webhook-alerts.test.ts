@@ -240,6 +240,21 @@ describe('failure alerts', () => {
     assert.equal((await s.alertsInLog())[0].data.failures, 2);
   });
 
+  test("the webhook's own window: failures further apart than it never make an episode", async (t) => {
+    const s = await setup(t, 'window', { alerts: { failures: 2, window: '1m' }, retry: { schedule: ['2m'] } });
+    await s.g.publish({ tenant: s.tenant, type: 'ticket.created', data: null });
+    await s.rx.waitForCount(1);
+    for (let i = 0; i < 3; i++) await s.nextAttempt();
+    await sleep(100);
+    assert.deepEqual(await s.alertsInLog(), [], 'four failures, each about 2 minutes after the last: never 2 within 1 minute');
+    assert.equal((await webhookOf(s.g, s.pushed.id)).health.failing, false);
+    // The same two failures within the window: failing.
+    const within = await patchHook(s.g, s.pushed.id, { alerts: { failures: 2, window: '10m' } });
+    assert.equal(within.status, 200, JSON.stringify(within.body));
+    await waitUntil(async () => (await s.alertsInLog()).length === 1, 5_000, () => 'the failing alert with a 10-minute window');
+    assert.equal((await s.alertsInLog())[0].data.window_ms, 600_000);
+  });
+
   test('start refuses POLLGATE_ALERT_URL without POLLGATE_ALERT_SECRET (ConfigError)', () => {
     assert.throws(() => loadConfig({ POLLGATE_ALERT_URL: 'https://ops.example.com/alerts' }), (error: unknown) => {
       assert.ok(error instanceof ConfigError);
