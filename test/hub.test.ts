@@ -135,3 +135,39 @@ test('re-reads asked in one turn go to the store as one batch: hints for 100 ten
   assert.equal(calls, 1, 'one store call for the whole turn');
   assert.equal(asked, 100);
 });
+
+test("a tenant's waiters, one or many: each is woken, each ends once, and the tenant is forgotten when its last one ends", async () => {
+  const hub = createHub({ clock: new FakeClock(), read: nothing, readMany: noPages });
+  const gone = new Map<string, () => void>();
+  const wait = (id: string, tenant: string, position = 0) =>
+    hub.wait({
+      ticket: hub.begin(id, 1),
+      tenant,
+      matcher,
+      position,
+      limit: bound(10),
+      waitMs: 60_000,
+      onGone: (abort) => {
+        gone.set(id, abort);
+        return () => gone.delete(id);
+      },
+    });
+  const [a, b, c] = [wait('a', 'many'), wait('b', 'many'), wait('c', 'many')];
+  const alone = wait('d', 'one');
+  assert.deepEqual(hub.tenantsWaitedOn().sort(), ['many', 'one']);
+  gone.get('b')!(); // b's client leaves: the other two stay
+  assert.equal((await b).kind, 'aborted');
+  gone.get('a')!(); // down to one waiter on the tenant
+  assert.equal((await a).kind, 'aborted');
+  hub.publish([record(1, 'many'), record(1, 'one')]);
+  const woken = [await c, await alone].map((o) => (o.kind === 'events' ? o.events.map((e) => e.tenant + e.pos) : o.kind));
+  assert.deepEqual(woken, [['many1'], ['one1']]);
+  assert.deepEqual(hub.tenantsWaitedOn(), []);
+  assert.equal(hub.stats().held, 0);
+  assert.equal(gone.size, 0, 'every ended poll unsubscribed from its client');
+  // A new waiter on a tenant that had several is woken on its own.
+  const again = wait('e', 'many', 1);
+  hub.publish([record(2, 'many')]);
+  const outcome = await again;
+  assert.ok(outcome.kind === 'events' && outcome.events[0]!.pos === 2);
+});

@@ -53,8 +53,8 @@ export function writeJsonNow(outgoing: ServerResponse, status: number, body: str
   }
 }
 
-const ANSWERED_LATER = Symbol('pollgate.answeredLater');
-type LaterResponse = ServerResponse & { [ANSWERED_LATER]?: true };
+/** Responses answered later: a WeakSet rather than a mark on the response, which would grow its property store. */
+const answeredLater = new WeakSet<ServerResponse>();
 
 /**
  * The route has handed its answer to something that writes it later on the Node response
@@ -64,7 +64,7 @@ type LaterResponse = ServerResponse & { [ANSWERED_LATER]?: true };
  * nothing. Node only (check nodeResponse first).
  */
 export function answerLater(c: Context): Response {
-  (nodeResponse(c) as LaterResponse)[ANSWERED_LATER] = true;
+  answeredLater.add(nodeResponse(c)!);
   return RESPONSE_ALREADY_SENT;
 }
 
@@ -74,8 +74,8 @@ export function answerLater(c: Context): Response {
  * route's answer is the one Hono holds.
  */
 export function whenAnsweredLater(c: Context, fn: (status: number) => void): boolean {
-  const outgoing = nodeResponse(c) as LaterResponse | undefined;
-  if (!outgoing?.[ANSWERED_LATER]) return false;
+  const outgoing = nodeResponse(c);
+  if (!outgoing || !answeredLater.has(outgoing)) return false;
   if (outgoing.writableFinished || outgoing.destroyed) fn(outgoing.statusCode);
   else outgoing.once('close', () => fn(outgoing.statusCode));
   return true;

@@ -139,7 +139,15 @@ export function createHub(opts: {
   /** A re-read failed (the database is down): the poll keeps waiting for its deadline. */
   onReadError?: (error: unknown) => void;
 }): Hub {
-  const byTenant = new Map<string, Set<Waiter>>();
+  // A tenant's waiters: the one waiter itself (the common case: one consumer per tenant), or a
+  // Set once there are more. A Set per held poll would cost ~300 bytes each.
+  const byTenant = new Map<string, Waiter | Set<Waiter>>();
+  /** The tenant's waiters, copied (settling one changes the live collection). */
+  const waitersOf = (tenant: string): Waiter[] => {
+    const held = byTenant.get(tenant);
+    if (held === undefined) return [];
+    return held instanceof Set ? [...held] : [held];
+  };
   const byConsumer = new Map<string, Waiter>();
   const newest = new Map<string, number>(); // consumerId -> generation of its newest poll start
   const heads = new Map<string, number>(); // tenant -> newest committed head heard of
@@ -278,9 +286,12 @@ export function createHub(opts: {
     if (byConsumer.get(consumerId) !== waiter) return; // already settled
     byConsumer.delete(consumerId);
     if (newest.get(consumerId) === generation) newest.delete(consumerId);
-    const set = byTenant.get(req.tenant)!;
-    set.delete(waiter);
-    if (set.size === 0) byTenant.delete(req.tenant);
+    const held = byTenant.get(req.tenant);
+    if (held === waiter) byTenant.delete(req.tenant);
+    else if (held instanceof Set) {
+      held.delete(waiter);
+      if (held.size === 1) byTenant.set(req.tenant, held.values().next().value!);
+    }
     waiter.cancelTimer();
     waiter.unsubscribe?.();
     outcomes[outcome.kind] += 1;
@@ -304,9 +315,10 @@ export function createHub(opts: {
     const older = byConsumer.get(ticket.consumerId);
     if (older) settle(older, { kind: 'superseded' });
     byConsumer.set(ticket.consumerId, waiter);
-    let set = byTenant.get(req.tenant);
-    if (!set) byTenant.set(req.tenant, (set = new Set()));
-    set.add(waiter);
+    const others = byTenant.get(req.tenant);
+    if (others === undefined) byTenant.set(req.tenant, waiter);
+    else if (others instanceof Set) others.add(waiter);
+    else byTenant.set(req.tenant, new Set([others, waiter]));
     if (req.onGone) waiter.unsubscribe = req.onGone(() => settle(waiter, { kind: 'aborted' }));
     // The client may be gone already (onGone then ends the poll in a microtask, never here).
     waiter.cancelTimer = opts.clock.setTimer(() => settle(waiter, { kind: 'timeout', cursor: waiter.position }), req.waitMs);
@@ -340,7 +352,7 @@ export function createHub(opts: {
       const started = performance.now();
       for (const [tenant, list] of fresh) {
         // Copy: settling removes waiters from the live set.
-        for (const waiter of [...byTenant.get(tenant)!]) {
+        for (const waiter of waitersOf(tenant)) {
           if (list[0]!.pos > waiter.position + 1) {
             // Events between the waiter's position and these are not in memory.
             reread(waiter);
@@ -360,9 +372,7 @@ export function createHub(opts: {
 
     hint(tenant, head) {
       raiseHead(tenant, head);
-      const set = byTenant.get(tenant);
-      if (!set) return;
-      for (const waiter of [...set]) if (head > waiter.position) reread(waiter);
+      for (const waiter of waitersOf(tenant)) if (head > waiter.position) reread(waiter);
     },
 
     supersede: supersedeOlder,
