@@ -167,14 +167,27 @@ async function publish(requests: string[], conns: number): Promise<PublishResult
   let sample = '';
   await new Promise<void>((resolve) => {
     let left = requests.length;
-    requests.forEach((req, i) => {
-      sentAt[i] = monoMs();
-      use[i % use.length]!.send(req, (r) => {
+    const send = (req: string, i: number, conn: RawConnection, retries: number) =>
+      conn.send(req, (r) => {
+        // The server closed the (idle keep-alive) connection as the request went out, so it
+        // never read it: send it again on a new connection.
+        if (r.status === 0 && retries > 0 && !closing) {
+          const fresh = new RawConnection(publishPort);
+          publishers.push(fresh);
+          fresh.connect().then(
+            () => send(req, i, fresh, retries - 1),
+            () => send(req, i, fresh, 0),
+          );
+          return;
+        }
         status[i] = r.status;
         at[i] = r.at;
         if (r.status < 200 || r.status > 299) sample ||= `${r.status} ${r.body.slice(0, 300)}`;
         if (--left === 0) resolve();
       });
+    requests.forEach((req, i) => {
+      sentAt[i] = monoMs();
+      send(req, i, use[i % use.length]!, 2);
     });
   });
   return { sentAt, status, at, sample };
