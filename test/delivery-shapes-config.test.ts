@@ -308,6 +308,30 @@ describe('per-webhook policies on the fake clock', () => {
   });
 });
 
+describe('the rate limit across a change of the webhook', () => {
+  test('a PATCH (which starts the delivery loop again) keeps the spacing from the last delivery', async (t) => {
+    const clock = new FakeClock();
+    const g = await gatewayFor(t, { clock });
+    const rx = await receiverFor(t);
+    const tenant = freshTenant('rate-patch');
+    const c = await g.createConsumer({ tenant });
+    await mustPut(g, c.id, { url: rx.url, rate_limit: 0.5 });
+    const first = await g.publish({ tenant, type: 'a.b', data: 1 });
+    await waitForCursor(g, c.id, first.cursor);
+    const patched = await patchHook(g, c.id, { headers: { 'X-After': 'patch' } });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    await g.publish({ tenant, type: 'a.b', data: 2 });
+    await sleep(300);
+    assert.equal(rx.requests.length, 1, 'not at once after the PATCH');
+    await clock.advance(1_999);
+    await sleep(100);
+    assert.equal(rx.requests.length, 1, 'not before 2 s');
+    await clock.advance(1);
+    await rx.waitForCount(2);
+    assert.equal(rx.requests[1]!.headers['x-after'], 'patch');
+  });
+});
+
 describe('upgrade', () => {
   test('a SQLite data directory made before migration 0004 delivers as before: envelope, POST, JSON, signed with the stored secret', { skip: SQLITE_ONLY }, async (t) => {
     const rx = await receiverFor(t);

@@ -146,6 +146,9 @@ export class Worker {
     this.hook = input.webhook;
     this.consumerName = input.consumerName;
     this.options = parseOptions(input.webhook);
+    // A worker started again (a PATCH, a restart, another node) keeps the rate limit's spacing
+    // from the last delivery; a failed attempt is spaced by its retry delay already.
+    this.lastAttemptAt = input.webhook.last_success_at ?? -Infinity;
     try {
       this.shape = shapeOf(input.webhook);
     } catch (error) {
