@@ -296,7 +296,7 @@ describe('GET /openapi.json', () => {
     assert.equal(put.properties.timeout_ms.type, 'integer');
     assert.deepEqual(put.properties.method.enum, [...METHODS]);
     assert.deepEqual(put.properties.method.enum, ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
-    assert.deepEqual(put.properties.format.enum, ['json', 'xml', 'form']);
+    assert.deepEqual(put.properties.format.anyOf, [{ type: 'string', enum: ['json', 'xml', 'form'] }, { type: 'null' }], 'format, or null for the default');
     const patch = body('patch', '/v1/consumers/{id}/webhook');
     assert.equal(patch.required, undefined, 'PATCH webhook: every field optional');
     assert.equal(patch.properties.timeout_ms.maximum, 30_000);

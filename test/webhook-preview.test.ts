@@ -163,7 +163,43 @@ describe('test-send', () => {
     const g = await gatewayFor(t, { clock: new FakeClock(), config: { allowPrivateTargets: false } });
     const c = await g.createConsumer({ tenant: freshTenant('test-ssrf') });
     const r = await g.json(`${hookPath(c.id)}/test`, { body: { webhook: { url: 'http://127.0.0.1:9/{{type}}' } } });
-    assertErrorShape(r, 400, 'target_not_allowed', 'url', 'field-or-message');
+    assertErrorShape(r, 400, 'target_not_allowed', 'webhook.url');
+  });
+
+  test('a problem in the unsaved changes names its field under webhook (webhook.body, webhook.format)', async (t) => {
+    const g = await gatewayFor(t, { clock: new FakeClock(), config: { allowPrivateTargets: true } });
+    const c = await g.createConsumer({ tenant: freshTenant('draft-field') });
+    await mustPut(g, c.id, { url: 'http://127.0.0.1:9/x' });
+    for (const path of ['preview', 'test']) {
+      const bad = await g.json(`${hookPath(c.id)}/${path}`, { body: { webhook: { body: '{"a": {{data.n}' } } });
+      assertErrorShape(bad, 400, 'invalid_request', 'webhook.body');
+      const xml = await g.json(`${hookPath(c.id)}/${path}`, { body: { webhook: { format: 'xml' } } });
+      assertErrorShape(xml, 400, 'invalid_request', 'webhook.body');
+    }
+  });
+});
+
+describe('format: null returns to the default', () => {
+  test('a PATCH can drop a stored format and body together (GET without a body); preview sees the same', async (t) => {
+    const g = await gatewayFor(t, { clock: new FakeClock(), config: { allowPrivateTargets: true } });
+    const rx = await receiverFor(t);
+    const c = await g.createConsumer({ tenant: freshTenant('format-null') });
+    await mustPut(g, c.id, { url: rx.url, format: 'json', body: '{"a":1}', enabled: false });
+    const previewed = await g.json(`${hookPath(c.id)}/preview`, { body: { webhook: { method: 'GET', body: null, format: null } } });
+    assert.equal(previewed.status, 200, JSON.stringify(previewed.body));
+    assert.equal(previewed.body.request.method, 'GET');
+    assert.equal(previewed.body.request.body, null);
+    const refused = await g.json(hookPath(c.id), { method: 'PATCH', body: { method: 'GET', body: null } });
+    assertErrorShape(refused, 400, 'invalid_request', 'format');
+    const patched = await g.json(hookPath(c.id), { method: 'PATCH', body: { method: 'GET', body: null, format: null, enabled: true } });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    assert.equal(patched.body.format, 'json');
+    assert.equal(patched.body.body, null);
+    await g.publish({ tenant: c.tenant, type: 'ticket.created', data: { n: 1 } });
+    await rx.waitForCount(1);
+    assert.equal(rx.requests[0]!.method, 'GET');
+    assert.equal(rx.requests[0]!.body, '');
+    assert.equal(rx.requests[0]!.headers['content-type'], undefined);
   });
 });
 

@@ -107,7 +107,7 @@ export const webhookSchema = z.strictObject({
     .max(MAX_TIMEOUT_MS, `must be at most ${MAX_TIMEOUT_MS} (30 s)`)
     .optional(),
   enabled: z.boolean().optional(),
-  format: z.enum(FORMATS, { error: `must be one of ${FORMATS.join(', ')}` }).optional(),
+  format: z.enum(FORMATS, { error: `must be one of ${FORMATS.join(', ')}` }).nullable().optional(),
   body: z.string().nullable().optional(),
   auth: authSchema.nullable().optional(),
   secret_header: z.strictObject({ name: headerName, value: headerValue('value') }).nullable().optional(),

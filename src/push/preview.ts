@@ -40,8 +40,13 @@ async function prepare(s: Services, consumerId: string, input: TryInput): Promis
   const consumer = await findConsumer(s, consumerId);
   const stored = await s.store.getWebhook(consumerId);
   if (!stored && !input.webhook?.url) throw new ApiError('not_found', 'this consumer has no webhook; give `webhook` (with a url) to try one');
-  if (input.webhook?.url !== undefined) await allowTarget(s, input.webhook.url);
-  const row = input.webhook ? draftWebhook(s, consumerId, stored, input.webhook) : stored!;
+  const changes = input.webhook;
+  const row = changes
+    ? await underWebhook(async () => {
+        if (changes.url !== undefined) await allowTarget(s, changes.url);
+        return draftWebhook(s, consumerId, stored, changes);
+      })
+    : stored!;
   let event: EventRecord;
   let sample = false;
   if (input.cursor !== undefined) {
@@ -63,6 +68,19 @@ async function prepare(s: Services, consumerId: string, input: TryInput): Promis
     } as EventRecord;
   }
   return { shape: shapeOf(row), row, event, sample, name: consumer.name };
+}
+
+/** A problem with the unsaved changes names its field under `webhook` (`webhook.body`), where the caller put it. */
+async function underWebhook<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    const field = error.details.field;
+    if (typeof field !== 'string' || field.startsWith('webhook.')) throw error;
+    const message = error.message.startsWith(`${field}: `) ? error.message.slice(field.length + 2) : error.message;
+    throw new ApiError(error.code, `webhook.${field}: ${message}`, { ...error.details, field: `webhook.${field}` });
+  }
 }
 
 function render(s: Services, consumerId: string, p: Awaited<ReturnType<typeof prepare>>): { request: OutgoingRequest | null; error: string | null } {

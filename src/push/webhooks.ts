@@ -33,7 +33,8 @@ export interface WebhookInput {
   method?: Method | undefined;
   timeout_ms?: number | undefined;
   enabled?: boolean | undefined;
-  format?: Format | undefined;
+  /** null: the default (json). */
+  format?: Format | null | undefined;
   body?: string | null | undefined;
   auth?: Auth | null | undefined;
   secret_header?: { name: string; value: string } | null | undefined;
@@ -209,7 +210,7 @@ function definedOnly<T extends object>(patch: T): Partial<T> {
 /** The stored form of an input's shape, or 400 naming the field and position. */
 function shapeColumns(input: WebhookInput): { options: WebhookOptions; credentials: WebhookCredentials } {
   const options: WebhookOptions = {
-    ...(input.format !== undefined ? { format: input.format } : {}),
+    ...(input.format != null ? { format: input.format } : {}),
     ...(input.body != null ? { body: input.body } : {}),
     ...(input.signing !== undefined ? { signing: input.signing } : {}),
     ...(input.missing !== undefined ? { missing: input.missing } : {}),
