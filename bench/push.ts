@@ -30,6 +30,7 @@
 import { createConsumers } from './lib/consumers.ts';
 import { IpcChild } from './lib/ipc.ts';
 import { prefill } from './lib/prefill.ts';
+import { mainThreadProfile, renderProfile, summarizeProfile } from './lib/profile.ts';
 import { monoMs, RawConnection, rawRequest } from './lib/raw-http.ts';
 import type { Row, Scenario, ScenarioContext } from './lib/scenario.ts';
 import { adminJson, readMetrics, startPollgate, type PollgateServer } from './lib/servers.ts';
@@ -161,7 +162,7 @@ export const scenario: Scenario = {
   name: 'push',
   title: 'push bridge deliveries/s to a local receiver process: 1 endpoint, 1 receiver port for 100 consumers, and 100 endpoints (100 ports)',
   async run(ctx) {
-    const server = await startPollgate({ env: { POLLGATE_ALLOW_PRIVATE_TARGETS: '1' } });
+    const server = await startPollgate({ env: { POLLGATE_ALLOW_PRIVATE_TARGETS: '1' }, profileDir: ctx.profileDir, profileName: `push-${Date.now()}` });
     const receiver = new IpcChild('bench/lib/receiver.ts', 'webhook receiver');
     const variants: Variant[] = [
       { name: '1 endpoint', label: '1 local endpoint (1 consumer)', endpoints: 1, tenants: ['push-one'], eventsEach: ONE_EVENTS },
@@ -208,6 +209,13 @@ export const scenario: Scenario = {
     } finally {
       await receiver.close();
       await server.stop();
+    }
+    if (server.profileDir) {
+      try {
+        ctx.log(`push: pollgate ${renderProfile(summarizeProfile(mainThreadProfile(server.profileDir), { skipFirstMs: server.startupMs }))}`);
+      } catch (error) {
+        ctx.log(`push: could not read the profile in ${server.profileDir}: ${(error as Error).message}`);
+      }
     }
     const rows: Row[] = variants.map((v) => {
       const rs = results.get(v.name)!;
