@@ -280,14 +280,19 @@ export function renderRequest(
   if (shape.url && dotSegmentsOf(rendered) > shape.dotSegments) {
     throw new RenderError('a tag in the URL path renders as a "." or ".." segment, which URLs resolve away (the request would go to another path)');
   }
-  const url = new URL(rendered);
-  // Tags cannot reach the authority (checked at configuration); this holds it for stored rows too.
-  if (url.origin !== shape.origin) throw new RenderError(`the rendered URL left ${shape.origin}`);
   const auth = shape.credentials.auth;
-  if (auth?.type === 'api_key' && auth.in === 'query') {
-    // Appended as text: re-serialising searchParams would re-encode the rendered query.
-    const pair = `${encodeURIComponent(auth.name)}=${encodeURIComponent(auth.value)}`;
-    url.search = url.search ? `${url.search}&${pair}` : `?${pair}`;
+  const keyInQuery = auth?.type === 'api_key' && auth.in === 'query';
+  let href = shape.plainUrl; // a plain URL is stored normalised: no parse per delivery
+  if (shape.url || keyInQuery) {
+    const url = new URL(rendered);
+    // Tags cannot reach the authority (checked at configuration); this holds it for stored rows too.
+    if (url.origin !== shape.origin) throw new RenderError(`the rendered URL left ${shape.origin}`);
+    if (keyInQuery) {
+      // Appended as text: re-serialising searchParams would re-encode the rendered query.
+      const pair = `${encodeURIComponent(auth.name)}=${encodeURIComponent(auth.value)}`;
+      url.search = url.search ? `${url.search}&${pair}` : `?${pair}`;
+    }
+    href = url.href;
   }
 
   let body: string | null;
@@ -304,7 +309,7 @@ export function renderRequest(
   if (auth?.type === 'api_key' && auth.in === 'header') headers[auth.name] = auth.value;
   if (body !== null) headers['content-type'] = CONTENT_TYPES[shape.format];
   if (shape.signing) Object.assign(headers, signatureHeaders(shape.secret, event.id, nowSeconds, body ?? ''));
-  return { method: shape.method, url: url.href, headers, body };
+  return { method: shape.method, url: href, headers, body };
 }
 
 const HIDDEN = '•••';
