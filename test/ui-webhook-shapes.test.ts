@@ -210,7 +210,7 @@ describe('delivery shapes on the ops page', () => {
     await page.locator('#hook-try-section summary').click();
     await page.locator('#hook-body').fill('{"n": {{data.n}}, }');
     await page.locator('#hook-preview').click();
-    await waitForText(page, '#hook-body-error', /^400: body: is not JSON once its tags are filled in/);
+    await waitForText(page, '#hook-body-error', /^400: webhook\.body: is not JSON once its tags are filled in/);
     assert.equal(rx.requests.length, 0);
 
     // A missing path with "fail": the preview says why it cannot render.
