@@ -13,21 +13,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ROOT } from './proc.ts';
+import type { CallFrame, CpuProfile, ProfileNode } from './profile.ts';
 
-interface CallFrame {
-  functionName: string;
-  url: string;
-}
-interface ProfileNode {
-  id: number;
-  callFrame: CallFrame;
-  children?: number[];
-}
-interface CpuProfile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
 
 export const STEPS = [
   'HTTP parse (socket read, llhttp, request objects)',
