@@ -375,7 +375,9 @@ export class Worker {
     this.cursor = event.pos;
     const attempt = this.hook.attempt + 1;
     const before = this.hook;
-    const alerts = afterSuccess(parseAlertState(before.alert_state));
+    // Most deliveries follow a success: no episode is open, the stored state stays as it is.
+    const open = before.consecutive_failures > 0 || before.alert_state !== '{}';
+    const alerts = open ? afterSuccess(parseAlertState(before.alert_state)) : { state: null, alert: null };
     this.hook = {
       ...this.hook,
       attempt: 0,
@@ -384,7 +386,7 @@ export class Worker {
       last_success_at: at,
       last_status: outcome.status,
       consecutive_failures: 0,
-      alert_state: JSON.stringify(alerts.state),
+      alert_state: alerts.state ? JSON.stringify(alerts.state) : before.alert_state,
     };
     const delivery = deliveryRow(this.consumerId, event, attempt, outcome, at, null);
     if (alerts.alert) {
