@@ -19,7 +19,7 @@ import { migrate } from '../src/store/sqlite/db.ts';
 import { assertErrorShape } from './support/assertions.ts';
 import { SQLITE_ONLY } from './support/engine.ts';
 import { FakeClock } from './support/fake-clock.ts';
-import { consumerOf, deliveriesOf, gatewayFor, startGateway, tempDir, waitForCursor, waitForDeliveries, webhookOf } from './support/gateway.ts';
+import { consumerOf, deliveriesOf, gatewayFor, startGateway, tempDir, waitForCursor, waitForDeliveries, webhookOf, stepUntilGivenUp } from './support/gateway.ts';
 import { ROOT } from './support/process.ts';
 import { receiverFor, verify } from './support/receiver.ts';
 import { capturedLogger, hookPath, mustPut, patchHook, putHook, verifyBytes } from './support/shapes.ts';
@@ -246,19 +246,7 @@ describe('per-webhook policies on the fake clock', () => {
     assert.deepEqual(view.retry, { schedule: ['30m'], max_age: '1d' });
     await g.publish({ tenant, type: 'a.b', data: null });
     await waitForDeliveries(g, c.id, 1);
-    let hook = await webhookOf(g, c.id);
-    for (let step = 0; hook.enabled && step < 80; step++) {
-      const count = (await deliveriesOf(g, c.id)).length;
-      await clock.advance(Math.max(0, Date.parse(hook.health.next_attempt_at) - clock.now()));
-      await waitUntil(
-        async () => {
-          hook = await webhookOf(g, c.id);
-          return !hook.enabled || hook.health.consecutive_failures === count + 1;
-        },
-        5_000,
-        () => `the state after attempt ${count + 1}`,
-      );
-    }
+    const hook = await stepUntilGivenUp(g, clock, c.id, 80);
     assert.equal(hook.enabled, false, 'disabled');
     const log = await deliveriesOf(g, c.id);
     const times = log.map((d) => Date.parse(d.at)).reverse();

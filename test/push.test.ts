@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import type { LookupAddress } from 'node:dns';
 import type { Resolver } from '../src/push/targets.ts';
-import { consumerOf, deliveriesOf, gatewayFor, startGateway, tempDir, waitForCursor, waitForDeliveries, webhookOf, type TestGateway } from './support/gateway.ts';
+import { consumerOf, deliveriesOf, gatewayFor, startGateway, tempDir, waitForCursor, waitForDeliveries, webhookOf, type TestGateway, stepUntilGivenUp } from './support/gateway.ts';
 import { FakeClock } from './support/fake-clock.ts';
 import { ok, receiverFor, unusedPort, verify, type ReceivedRequest } from './support/receiver.ts';
 import { assertErrorShape } from './support/assertions.ts';
@@ -744,21 +744,7 @@ describe('retries (fake clock)', () => {
     const later = await publishMany(g, tenant, 2, 'ticket.created', 2);
 
     // Step the clock from attempt to attempt until the bridge gives up (bounded).
-    let hook = await webhookOf(g, c.id);
-    for (let step = 0; hook.enabled && step < 30; step++) {
-      const count = (await deliveriesOf(g, c.id)).length;
-      assert.ok(hook.health.next_attempt_at, `step ${step}: a next attempt is scheduled`);
-      await advanceTo(clock, hook.health.next_attempt_at);
-      await waitForDeliveries(g, c.id, count + 1);
-      await waitUntil(
-        async () => {
-          hook = await webhookOf(g, c.id);
-          return !hook.enabled || hook.health.consecutive_failures === count + 1;
-        },
-        5_000,
-        () => `the state after attempt ${count + 1}`,
-      );
-    }
+    let hook = await stepUntilGivenUp(g, clock, c.id, 30);
     assert.equal(hook.enabled, false, 'the webhook is disabled');
     assert.equal(typeof hook.disabled_reason, 'string');
     assert.ok(hook.disabled_reason.length > 0);

@@ -167,3 +167,31 @@ export async function waitForCursor(g: TestGateway, id: string, cursor: string, 
     () => `cursor ${cursor} for ${id}, at ${seen}`,
   );
 }
+
+/**
+ * Steps a fake clock from attempt to attempt of a failing webhook until the bridge gives up
+ * (at most maxSteps attempts); answers the webhook as it then is.
+ */
+export async function stepUntilGivenUp(
+  g: TestGateway,
+  clock: { now(): number; advance(ms: number): Promise<unknown> | unknown },
+  id: string,
+  maxSteps: number,
+): Promise<any> {
+  let hook = await webhookOf(g, id);
+  for (let step = 0; hook.enabled && step < maxSteps; step++) {
+    const count = (await deliveriesOf(g, id)).length;
+    assert.ok(hook.health.next_attempt_at, `step ${step}: a next attempt is scheduled`);
+    await clock.advance(Math.max(0, Date.parse(hook.health.next_attempt_at) - clock.now()));
+    await waitForDeliveries(g, id, count + 1);
+    await waitUntil(
+      async () => {
+        hook = await webhookOf(g, id);
+        return !hook.enabled || hook.health.consecutive_failures === count + 1;
+      },
+      5_000,
+      () => `the state after attempt ${count + 1}`,
+    );
+  }
+  return hook;
+}
